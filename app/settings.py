@@ -1,0 +1,292 @@
+"""Guard settings: every ``RISK_*`` variable, typed, range-checked and read once.
+
+Values come from the process environment, then from ``.env`` in the working
+directory (the environment wins). A value that cannot be parsed or is out of
+range raises :class:`app.errors.ConfigError` (exit code 2) with a message that
+names the variable, the value and the allowed range. An unknown ``RISK_*``
+name is an error too: a typo must not silently turn a limit off.
+
+Ratios are decimals (``0.10`` = 10 %). Optional limits are *off* when the
+variable is absent; an empty value is refused, because an operator who writes
+``RISK_DAILY_LOSS_CAP_PCT=`` may well believe a cap is set. The one exception
+is ``RISK_MAX_CONCURRENT_BACKTESTS``, where blank means unlimited (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from app.errors import ConfigError
+
+ENV_PREFIX = "RISK_"
+
+RATIO = "a decimal in (0, 1], e.g. 0.2 for 20 %"
+
+
+def _allowed(text: str) -> dict[str, Any]:
+    return {"allowed": text}
+
+
+class RiskSettings(BaseSettings):
+    """The guard's configuration. Field docs are the operator contract (see RUNBOOK)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        frozen=True,
+        extra="forbid",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    # -- RUN GATES --------------------------------------------------------------------------
+    state_dir: Path = Field(
+        Path("user_data/state"),
+        description="State folder: running/*.lock slots and the circuit breaker file.",
+        json_schema_extra=_allowed("a folder path"),
+    )
+    circuit_breaker_file: Path | None = Field(
+        None,
+        description="Circuit breaker file; default <state_dir>/circuit_breaker.json.",
+        json_schema_extra=_allowed("a file path"),
+    )
+    allow_when_cb: bool = Field(
+        False,
+        description="1 = run despite an active breaker (manual override, logged as an incident).",
+        json_schema_extra=_allowed("0 or 1"),
+    )
+    max_concurrent_backtests: int = Field(
+        0,
+        ge=0,
+        description="Backtest/hyperopt slots; 0 or blank = unlimited.",
+        json_schema_extra=_allowed("a whole number >= 0 (0 or blank = unlimited)"),
+    )
+    concurrency_ttl_sec: int = Field(
+        900,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="A slot older than this many seconds is orphaned and reclaimed.",
+        json_schema_extra=_allowed("a whole number of seconds in [1, 604800]"),
+    )
+    max_backtest_drawdown_pct: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Refuse a backtest when the strategy's latest max_drawdown_account >= this.",
+        json_schema_extra=_allowed(RATIO),
+    )
+
+    # -- REGISTRY ---------------------------------------------------------------------------
+    db_path: Path = Field(
+        Path("user_data/registry/strategies_registry.sqlite"),
+        description="Registry SQLite file.",
+        json_schema_extra=_allowed("a file path"),
+    )
+    db_url: str | None = Field(
+        None,
+        min_length=1,
+        description="Any SQLAlchemy URL for the registry; overrides RISK_DB_PATH.",
+        json_schema_extra=_allowed("an SQLAlchemy URL, e.g. postgresql+psycopg://u:p@host/db"),
+    )
+
+    # -- LIVE / DRY-RUN ENTRY RULES (absent = off) -------------------------------------------
+    live_max_concurrent_trades: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="Open trades allowed at once.",
+        json_schema_extra=_allowed("a whole number in [1, 10000]"),
+    )
+    live_max_per_market_exposure_pct: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Stake in one market as a share of the wallet.",
+        json_schema_extra=_allowed(RATIO),
+    )
+    max_exposure_pct: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Stake in all open trades as a share of the wallet.",
+        json_schema_extra=_allowed(RATIO),
+    )
+    max_position_pct: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Largest stake of one entry as a share of the wallet (stakes are trimmed).",
+        json_schema_extra=_allowed(RATIO),
+    )
+    daily_loss_cap_pct: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Halt entries until 00:00 UTC when the day's loss (realised + unrealised) "
+        "reaches this share of the day's starting equity.",
+        json_schema_extra=_allowed(RATIO),
+    )
+    max_daily_drawdown_pct: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Trip the circuit breaker when equity (incl. open trades) falls this far "
+        "below the day's peak.",
+        json_schema_extra=_allowed(RATIO),
+    )
+    loss_streak_max: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Consecutive losing closed trades that start a cooldown.",
+        json_schema_extra=_allowed("a whole number in [1, 1000]"),
+    )
+    session_cooldown_minutes: int = Field(
+        60,
+        ge=1,
+        le=7 * 24 * 60,
+        description="Length of the cooldown after a losing streak.",
+        json_schema_extra=_allowed("a whole number of minutes in [1, 10080]"),
+    )
+    data_stale_timeout_sec: int | None = Field(
+        None,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="Refuse entries when the last candle is older than one timeframe plus this.",
+        json_schema_extra=_allowed("a whole number of seconds in [0, 604800]"),
+    )
+    max_entry_deviation_pct: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Refuse an entry whose rate is further than this from the last close.",
+        json_schema_extra=_allowed(RATIO),
+    )
+    near_liq_buffer_multiplier: float | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="Refuse a leveraged entry when the liquidation distance is less than this "
+        "many stoploss distances.",
+        json_schema_extra=_allowed("a number in [1, 100]"),
+    )
+    max_leverage: float | None = Field(
+        None,
+        ge=1,
+        le=125,
+        description="Cap on the leverage the strategy may request.",
+        json_schema_extra=_allowed("a number in [1, 125]"),
+    )
+    incident_rate_limit_sec: int = Field(
+        300,
+        ge=0,
+        le=24 * 3600,
+        description="At most one incident per refusal reason in this many seconds.",
+        json_schema_extra=_allowed("a whole number of seconds in [0, 86400]"),
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only explicit values: :func:`load_settings` reads the environment and ``.env`` once."""
+        return (init_settings,)
+
+    @field_validator("max_concurrent_backtests", mode="before")
+    @classmethod
+    def _blank_is_unlimited(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip() == "":
+            return 0
+        return value
+
+    @property
+    def breaker_file(self) -> Path:
+        """The circuit breaker file, defaulting to ``<state_dir>/circuit_breaker.json``."""
+        if self.circuit_breaker_file is not None:
+            return self.circuit_breaker_file
+        return self.state_dir / "circuit_breaker.json"
+
+    @property
+    def database_url(self) -> str:
+        """The registry's SQLAlchemy URL: ``RISK_DB_URL`` or SQLite at ``RISK_DB_PATH``."""
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{self.db_path}"
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a settings field: ``max_position_pct`` -> ``RISK_MAX_...``."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+KNOWN_VARIABLES: frozenset[str] = frozenset(env_name(f) for f in RiskSettings.model_fields)
+
+
+def _collect(environ: Mapping[str, str], dotenv_path: Path | None) -> dict[str, str]:
+    """Merge ``.env`` and the environment (environment wins), keeping only ``RISK_*``."""
+    merged: dict[str, str] = {}
+    if dotenv_path is not None and dotenv_path.is_file():
+        for key, value in dotenv_values(dotenv_path).items():
+            if key.upper().startswith(ENV_PREFIX) and value is not None:
+                merged[key.upper()] = value
+    for key, value in environ.items():
+        if key.upper().startswith(ENV_PREFIX):
+            merged[key.upper()] = value
+    return merged
+
+
+def _explain(error: Mapping[str, Any], raw: Mapping[str, str]) -> str:
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    name = env_name(field)
+    info = RiskSettings.model_fields.get(field)
+    extra = info.json_schema_extra if info is not None else None
+    allowed = extra.get("allowed") if isinstance(extra, dict) else None
+    value = raw.get(name, error.get("input"))
+    if isinstance(value, str) and value.strip() == "":
+        problem = "is empty"
+        fix = f"set {allowed}, or remove the variable to use the default"
+    else:
+        problem = f"is invalid ({error['msg'].lower()})"
+        fix = f"use {allowed}"
+    return f"{name}={value!r} {problem}; {fix}"
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    dotenv_path: Path | None = Path(".env"),
+) -> RiskSettings:
+    """Read, validate and return the settings.
+
+    Raises :class:`ConfigError` (exit code 2) naming every bad or unknown variable.
+    """
+    raw = _collect(os.environ if environ is None else environ, dotenv_path)
+    unknown = sorted(set(raw) - KNOWN_VARIABLES)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(unknown)}; check the spelling against "
+            f".env.example (known: {', '.join(sorted(KNOWN_VARIABLES))})"
+        )
+    values = {key[len(ENV_PREFIX) :].lower(): value for key, value in raw.items()}
+    try:
+        return RiskSettings(**values)
+    except ValidationError as exc:
+        messages = [_explain(err, raw) for err in exc.errors()]
+        raise ConfigError("; ".join(messages)) from None
+
+
+@functools.cache
+def get_settings() -> RiskSettings:
+    """The process-wide settings, validated on first use."""
+    return load_settings()
