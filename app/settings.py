@@ -44,6 +44,7 @@ class RiskSettings(BaseSettings):
         extra="forbid",
         case_sensitive=False,
         validate_default=True,
+        allow_inf_nan=False,
     )
 
     # -- RUN GATES --------------------------------------------------------------------------
@@ -204,6 +205,14 @@ class RiskSettings(BaseSettings):
         """Only explicit values: :func:`load_settings` reads the environment and ``.env`` once."""
         return (init_settings,)
 
+    @field_validator("state_dir", "circuit_breaker_file", "db_path", mode="before")
+    @classmethod
+    def _path_not_blank(cls, value: object) -> object:
+        # Path("") is Path("."): a blank value would silently mean "the working directory".
+        if isinstance(value, str) and value.strip() == "":
+            raise ValueError("a path is required")
+        return value
+
     @field_validator("max_concurrent_backtests", mode="before")
     @classmethod
     def _blank_is_unlimited(cls, value: object) -> object:
@@ -278,7 +287,7 @@ def load_settings(
             f"unknown setting(s) {', '.join(unknown)}; check the spelling against "
             f".env.example (known: {', '.join(sorted(KNOWN_VARIABLES))})"
         )
-    values = {key[len(ENV_PREFIX) :].lower(): value for key, value in raw.items()}
+    values: dict[str, Any] = {key[len(ENV_PREFIX) :].lower(): v for key, v in raw.items()}
     try:
         return RiskSettings(**values)
     except ValidationError as exc:
@@ -290,3 +299,23 @@ def load_settings(
 def get_settings() -> RiskSettings:
     """The process-wide settings, validated on first use."""
     return load_settings()
+
+
+def env_example_lines() -> list[str]:
+    """``.env.example`` lines for every variable: a comment, then the default or a placeholder.
+
+    Optional limits (off by default) are written commented out, so copying the file
+    changes nothing until the operator uncomments a line.
+    """
+    lines: list[str] = []
+    for field, info in RiskSettings.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        lines.append(f"# {info.description} Allowed: {extra.get('allowed')}.")
+        default = info.default
+        if default is None or field == "circuit_breaker_file":
+            lines.append(f"# {env_name(field)}=")
+        elif isinstance(default, bool):
+            lines.append(f"{env_name(field)}={int(default)}")
+        else:
+            lines.append(f"{env_name(field)}={default}")
+    return lines
