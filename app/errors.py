@@ -49,3 +49,12 @@ class BackupError(TradingBotError):
     """A backup or restore was refused or failed. Nothing was changed; read the reason."""
 
     exit_code = 6
+
+
+class CircuitBreakerError(TradingBotError):
+    """The circuit breaker file could not be written (permissions, disk, lock held too long).
+
+    The breaker keeps its previous state. Fix the named path and run the command again.
+    """
+
+    exit_code = 7
