@@ -1,0 +1,107 @@
+"""Apply the registry's Alembic migrations, safely from several processes at once.
+
+Opening a registry calls :func:`ensure_schema`: one cheap read of ``alembic_version``
+and, only when the database is behind, :func:`upgrade_database`. Upgrades are
+serialised between processes (a file lock next to an SQLite database, an advisory
+lock on PostgreSQL) and run inside one write transaction, so a second process that
+waited simply finds the schema current and does nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from filelock import FileLock, Timeout
+from sqlalchemy import Engine, text
+
+from app.errors import RegistryError
+from app.registry.engine import BUSY_TIMEOUT_MS, WRITE_OPTION, safe_url, set_wal, sqlite_file
+
+MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+# Any constant works; it only has to be the same in every process of this program.
+PG_ADVISORY_KEY = 0x7472_6164_6562_6F74  # "tradebot"
+_LOCK_TIMEOUT_S = BUSY_TIMEOUT_MS / 1000
+
+
+def alembic_config() -> Config:
+    """Alembic configuration pointing at the migrations shipped in the package."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+@functools.cache
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    """The newest revision this version of the code knows."""
+    heads = _script().get_heads()
+    if len(heads) != 1:
+        raise RegistryError(f"the registry migrations have {len(heads)} heads {heads}; merge them")
+    return heads[0]
+
+
+def known_revisions() -> frozenset[str]:
+    """Every revision shipped with this version of the code."""
+    return frozenset(rev.revision for rev in _script().walk_revisions())
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's revision, ``None`` for a fresh database."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextlib.contextmanager
+def _process_lock(engine: Engine) -> Iterator[None]:
+    path = sqlite_file(engine.url)
+    if path is None:
+        yield
+        return
+    lock = FileLock(f"{path}.migrate.lock", timeout=_LOCK_TIMEOUT_S)
+    try:
+        with lock:
+            yield
+    except Timeout:
+        raise RegistryError(
+            f"another process has held {lock.lock_file!r} for {_LOCK_TIMEOUT_S:.0f} s while "
+            "migrating the registry; check for a stuck `tradingbot` process and retry"
+        ) from None
+
+
+def upgrade_database(engine: Engine) -> str:
+    """Bring the database to the head revision (idempotent); return the head revision."""
+    head = head_revision()
+    config = alembic_config()
+    with _process_lock(engine):
+        set_wal(engine)
+        writer = engine.execution_options(**{WRITE_OPTION: True})
+        with writer.connect() as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_ADVISORY_KEY})
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    return head
+
+
+def ensure_schema(engine: Engine) -> str:
+    """Upgrade when the database is behind; refuse one written by a newer version."""
+    head = head_revision()
+    current = current_revision(engine)
+    if current == head:
+        return head
+    if current is not None and current not in known_revisions():
+        raise RegistryError(
+            f"the registry at {safe_url(engine.url)} is at revision {current!r}, newer than this "
+            f"tradingbot knows (head {head!r}); upgrade tradingbot instead of using an old copy"
+        )
+    return upgrade_database(engine)
