@@ -1,0 +1,1 @@
+"""The guarded runner: ``tradingbot freqtrade [--offline] <freqtrade args>``."""

@@ -1,0 +1,257 @@
+"""The guarded runner: every Freqtrade command, recorded, gated, and its results ingested.
+
+Order of work for one command:
+
+1. read the arguments and configuration; validate offline inputs (bad input stops here,
+   before anything is written);
+2. record the run (status ``running``) with fingerprints of its inputs;
+3. pass the pre-run gates (circuit breaker, concurrency slot, drawdown) -- a refusal
+   records the run as ``blocked`` and exits with :data:`app.risk.gates.RunRefused.exit_code`;
+4. start the offline exchange when asked, run Freqtrade as a child, forward signals;
+5. on success ingest *this run's* result files into the registry; on failure, crash or
+   interruption mark the run failed and log an incident with the log's last lines.
+
+Freqtrade's exit code is passed through unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+from app.errors import DataError
+from app.registry import Registry
+from app.risk.gates import RunRefused, RunRequest, run_gates
+from app.runner import ingest
+from app.runner.fingerprints import data_fingerprint, find_strategy_file, strategy_hash
+from app.runner.ftargs import Invocation, parse_invocation
+from app.runner.ftconfig import DEFAULT_CONFIG, ResolvedConfig, config_hash, resolve
+from app.runner.offline import OfflineSession, describe_source, offline_session
+from app.runner.process import ChildOutcome, run_child
+from app.settings import RiskSettings
+
+log = logging.getLogger("tradingbot.runner")
+
+FREQTRADE = (sys.executable, "-m", "freqtrade")
+LOG_TAIL_LINES = 60
+# Variables of the test runner that would make Freqtrade skip its own logging set-up.
+_STRIPPED_ENV = ("PYTEST_VERSION", "PYTEST_CURRENT_TEST")
+
+
+@dataclass
+class RunPlan:
+    """Everything decided before Freqtrade starts."""
+
+    inv: Invocation
+    cfg: ResolvedConfig | None
+    kind: str
+    correlation_id: str
+    extra_args: list[str] = field(default_factory=list)
+    logfile: Path | None = None
+    result_dir: Path | None = None
+    existing_results: frozenset[str] = frozenset()
+    started: float = 0.0
+
+    @property
+    def strategy(self) -> str | None:
+        return ",".join(self.inv.strategies) or None
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def make_plan(inv: Invocation, environ: Mapping[str, str]) -> RunPlan:
+    """Resolve the config and decide the runner's own additions to the command line."""
+    cfg = resolve(inv, environ) if inv.accepts_config else None
+    plan = RunPlan(inv, cfg, inv.kind(cfg.dry_run if cfg else True), new_correlation_id())
+    if cfg is None:
+        return plan
+    if not inv.configs:
+        plan.extra_args += ["-c", str(DEFAULT_CONFIG)]
+    logs = cfg.user_data_dir / "logs" / "freqtrade"
+    if inv.logfile is None:
+        plan.logfile = logs / f"{time.strftime('%Y%m%dT%H%M%S')}_{plan.correlation_id}.log"
+        plan.extra_args += ["--logfile", str(plan.logfile)]
+    elif ":" not in inv.logfile:
+        plan.logfile = Path(inv.logfile)
+    if inv.command == "backtesting":
+        plan.result_dir = inv.backtest_directory or cfg.user_data_dir / "backtest_results"
+        if inv.backtest_directory is None:
+            plan.extra_args += ["--backtest-directory", str(plan.result_dir)]
+        if inv.cache is None:
+            # A cached result would not be this run's: every guarded backtest really runs.
+            plan.extra_args += ["--cache", "none"]
+    if inv.command == "hyperopt":
+        plan.result_dir = cfg.user_data_dir / "hyperopt_results"
+        if not inv.disable_param_export:
+            # Parameters change only through `tradingbot params promote` (history, rollback).
+            plan.extra_args.append("--disable-param-export")
+    return plan
+
+
+def _inputs(plan: RunPlan) -> dict[str, object]:
+    """Fingerprints and context recorded with the run."""
+    cfg, inv = plan.cfg, plan.inv
+    fields: dict[str, object] = {
+        "timerange": inv.timerange,
+        "pairs": None,
+        "config_hash": None,
+        "strategy_hash": None,
+        "data_fingerprint": None,
+        "timeframe": inv.timeframe,
+        "config_path": None,
+        "params": None,
+    }
+    if cfg is None:
+        return fields
+    fields.update(
+        config_hash=config_hash(cfg.data),
+        timeframe=cfg.timeframe,
+        pairs=ingest.pairs_in(cfg) or cfg.whitelist,
+        config_path=",".join(str(p) for p in cfg.files),
+    )
+    if len(inv.strategies) == 1:
+        search = [p for p in (inv.strategy_path, cfg.data.get("strategy_path")) if p]
+        search_dirs = [Path(str(p)) for p in search] + [cfg.user_data_dir / "strategies"]
+        path = find_strategy_file(inv.strategies[0], search_dirs)
+        if path is not None:
+            fields["strategy_hash"] = strategy_hash(path)
+            fields["params"] = ingest.param_file(path)
+    if inv.command in ("backtesting", "hyperopt", "lookahead-analysis", "recursive-analysis"):
+        fields["data_fingerprint"] = data_fingerprint(cfg.candle_dir, ingest.pairs_in(cfg))
+    return fields
+
+
+def _log_tail(path: Path | None) -> str | None:
+    if path is None or not path.is_file():
+        return None
+    with path.open(errors="replace") as handle:
+        return "".join(handle.readlines()[-LOG_TAIL_LINES:])
+
+
+class GuardedRunner:
+    """Runs one Freqtrade command through the registry and the gates."""
+
+    def __init__(
+        self,
+        settings: RiskSettings,
+        registry: Registry,
+        *,
+        offline: bool = False,
+        offline_datadir: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.offline = offline
+        self.offline_datadir = offline_datadir
+        self.environ = dict(os.environ if environ is None else environ)
+
+    def run(self, argv: list[str]) -> int:
+        """Run ``argv`` (Freqtrade's arguments); return Freqtrade's exit code."""
+        inv = parse_invocation(argv)
+        if inv.wants_help:
+            return run_child([*FREQTRADE, *argv], self.environ).returncode
+        plan = make_plan(inv, self.environ)
+        with self._offline(plan) as session:  # validates offline inputs before recording
+            inputs = _inputs(plan)
+            run_id = self.registry.start_run(
+                kind=plan.kind,
+                correlation_id=plan.correlation_id,
+                strategy=plan.strategy,
+                freqtrade_version=version("freqtrade"),
+                command=argv,
+                **inputs,  # type: ignore[arg-type]  # keys match start_run's keywords
+            )
+            log.info("run_started", extra={"run_id": run_id, "kind": plan.kind})
+            request = RunRequest(plan.kind, plan.strategy, run_id, plan.correlation_id)
+            try:
+                with run_gates(request, self.settings, self.registry):
+                    outcome = self._execute(plan, run_id, session)
+            except RunRefused as refused:
+                self.registry.finish_run(run_id, status="blocked", exit_code=refused.exit_code)
+                print(f"Refused: {refused}", file=sys.stderr)
+                return refused.exit_code
+            self._record(plan, run_id, outcome)
+            return outcome.returncode
+
+    @contextlib.contextmanager
+    def _offline(self, plan: RunPlan) -> Iterator[OfflineSession | None]:
+        if not self.offline or plan.cfg is None:
+            yield None
+            return
+        with offline_session(plan.inv, plan.cfg, self.offline_datadir, self.environ) as session:
+            source = self.offline_datadir or plan.cfg.datadir
+            served = describe_source(source)
+            print(
+                f"Offline exchange ({session.mode}) at {session.url} serving {served}",
+                file=sys.stderr,
+            )
+            yield session
+
+    def _execute(self, plan: RunPlan, run_id: str, session: OfflineSession | None) -> ChildOutcome:
+        env = dict(session.env if session else self.environ)
+        for name in _STRIPPED_ENV:
+            env.pop(name, None)
+        env["TRADINGBOT_RUN_ID"] = run_id
+        env["TRADINGBOT_CORRELATION_ID"] = plan.correlation_id
+        if plan.result_dir is not None:
+            plan.result_dir.mkdir(parents=True, exist_ok=True)
+        argv = [*FREQTRADE, *plan.inv.argv, *plan.extra_args]
+        if session is not None:
+            argv += session.extra_args
+        plan.existing_results = ingest.snapshot(plan.result_dir)
+        plan.started = time.time()
+        return run_child(argv, env)
+
+    def _record(self, plan: RunPlan, run_id: str, outcome: ChildOutcome) -> None:
+        clean_stop = plan.kind in ("dry_run", "live") and outcome.returncode == 0
+        if outcome.returncode == 0 and (not outcome.interrupted or clean_stop):
+            self._ingest(plan, run_id)
+            return
+        reason = (
+            f"interrupted by signal {outcome.signal_received}"
+            if outcome.interrupted
+            else f"exited with code {outcome.returncode}"
+        )
+        self.registry.finish_run(run_id, status="failed", exit_code=outcome.returncode)
+        self.registry.log_incident(
+            severity="error",
+            description=f"freqtrade {plan.inv.command} ({plan.kind}) {reason}",
+            correlation_id=plan.correlation_id,
+            run_id=run_id,
+            log_excerpt=_log_tail(plan.logfile),
+        )
+        log.warning("run_failed", extra={"run_id": run_id, "reason": reason})
+
+    def _ingest(self, plan: RunPlan, run_id: str) -> None:
+        try:
+            found = ingest.collect(plan)
+        except DataError as exc:
+            found = None
+            self.registry.log_incident(
+                severity="warning",
+                description=f"run succeeded but its results could not be read: {exc}",
+                correlation_id=plan.correlation_id,
+                run_id=run_id,
+            )
+        if found is not None:
+            self.registry.add_metrics(run_id, found.metrics)
+        self.registry.finish_run(
+            run_id,
+            status="succeeded",
+            exit_code=0,
+            result_path=str(found.result_path) if found else None,
+            equity_hash=found.equity_hash if found else None,
+            params=found.params if found and found.params is not None else None,
+        )
+        log.info("run_succeeded", extra={"run_id": run_id})
