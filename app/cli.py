@@ -17,7 +17,12 @@ from app import __version__
 from app.errors import TradingBotError
 
 # Modules contributing subcommands, in --help order.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "app.runner.cli",
+    "app.offline_exchange.cli",
+    "app.demo",
+    "app.sample_data",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
