@@ -29,8 +29,17 @@ DEFAULT_LOG_FILE = Path("user_data/logs/risk.jsonl")
 RUN_ID_ENV = "TRADINGBOT_RUN_ID"
 CORRELATION_ID_ENV = "TRADINGBOT_CORRELATION_ID"
 
-# Attributes of a LogRecord that are not event fields.
+# Event fields travel in this LogRecord attribute (see log_event).
 _FIELDS_ATTR = "tb_fields"
+# Attributes every LogRecord has; anything else came from ``extra=`` and is an event field.
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "correlation_id",
+    "run_id",
+    "taskName",
+    _FIELDS_ATTR,
+}
 
 
 class Event(StrEnum):
@@ -83,6 +92,10 @@ class JsonFormatter(logging.Formatter):
         if fields:
             for key, value in fields.items():
                 payload.setdefault(key, value)
+        for key, value in record.__dict__.items():
+            # Plain ``logger.info(msg, extra={...})`` calls keep their fields too.
+            if key not in _STANDARD_ATTRS:
+                payload.setdefault(key, value)
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=_json_default, ensure_ascii=False)
@@ -106,6 +119,20 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         super().emit(record)
 
 
+class _ConfigureOnFirstUse(logging.Handler):
+    """Installed at import: the first record configures the real handlers, then is re-sent.
+
+    Importing a module that logs therefore creates no log file; the first line does.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Configure the tree with the defaults and hand the record to the new handlers."""
+        root = configure_logging() if not _configured else logging.getLogger(ROOT_LOGGER)
+        for handler in root.handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
 _configure_lock = threading.Lock()
 _configured = False
 
@@ -118,45 +145,52 @@ def configure_logging(
 ) -> logging.Logger:
     """(Re)configure the ``tradingbot`` logger tree; return its root logger.
 
-    Called lazily by :func:`get_logger`; call it yourself to choose another file or level.
+    Called on the first record with the defaults; call it yourself to choose another file or level.
     A log folder that cannot be created costs the file output only (a warning on stderr),
     never the program.
     """
     global _configured  # noqa: PLW0603  # one process-wide logging setup
     with _configure_lock:
         root = logging.getLogger(ROOT_LOGGER)
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-            handler.close()
-        root.setLevel(level)
-        root.propagate = False
         formatter = JsonFormatter()
+        handlers: list[logging.Handler] = []
         if to_stderr:
-            stream_handler = _StderrHandler()
-            stream_handler.setFormatter(formatter)
-            root.addHandler(stream_handler)
+            handlers.append(_StderrHandler())
         if log_file is not None:
             try:
                 log_file.parent.mkdir(parents=True, exist_ok=True)
-                file_handler = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
+                handlers.append(logging.handlers.WatchedFileHandler(log_file, encoding="utf-8"))
             except OSError as exc:
                 sys.stderr.write(
                     f"Warning: cannot write guard log {log_file} ({exc}); logging to stderr only\n"
                 )
-            else:
-                file_handler.setFormatter(formatter)
-                root.addHandler(file_handler)
-        if not root.handlers:
-            root.addHandler(logging.NullHandler())
+        for handler in handlers:
+            handler.setFormatter(formatter)
+        old = root.handlers
+        # Rebind instead of mutating: a record being handled right now iterates the old list.
+        root.handlers = handlers or [logging.NullHandler()]
+        for handler in old:
+            handler.close()
+        root.setLevel(level)
+        root.propagate = False
         _configured = True
         return root
 
 
 def get_logger(name: str) -> logging.Logger:
-    """The logger ``tradingbot.<name>``, configuring the tree on first use in this process."""
-    if not _configured:
-        configure_logging()
+    """The logger ``tradingbot.<name>`` (the tree configures itself on its first record)."""
     return logging.getLogger(f"{ROOT_LOGGER}.{name}")
+
+
+def _install_lazy_root() -> None:
+    root = logging.getLogger(ROOT_LOGGER)
+    if not root.handlers:
+        root.addHandler(_ConfigureOnFirstUse())
+        root.setLevel(logging.INFO)
+        root.propagate = False
+
+
+_install_lazy_root()
 
 
 def log_event(
@@ -166,7 +200,7 @@ def log_event(
     *,
     correlation_id: str | None = None,
     run_id: str | None = None,
-    exc_info: bool = False,
+    exc_info: bool | BaseException = False,
     **fields: Any,
 ) -> None:
     """Write one event line. Cheap when ``level`` is disabled (hot paths rely on this)."""
