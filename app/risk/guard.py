@@ -200,6 +200,19 @@ class Guard:
         decision = deny(Reason.GUARD_ERROR, f"{where}: {type(exc).__name__}: {exc}")
         return self._deny(decision, None, now, pair=pair, exc=exc)
 
+    def report_error(self, exc: BaseException, now: datetime, *, where: str) -> None:
+        """Log (ERROR) and record an exception that refused nothing, e.g. in bot_loop_start."""
+        fields: dict[str, Any] = {"where": where, "detail": f"{type(exc).__name__}: {exc}"}
+        self._log_error(exc, fields, now)
+        if self.incidents is not None and self._records_incident(exc):
+            self.incidents.report(
+                Reason.GUARD_ERROR.value,
+                severity="error",
+                description=f"guard error in {where}: {type(exc).__name__}: {exc}",
+                now=now,
+                log_excerpt="".join(traceback.format_exception(exc)),
+            )
+
     # -- THE ONE REFUSAL PATH ---------------------------------------------------------------
 
     def _deny(
@@ -284,7 +297,6 @@ class Guard:
                 correlation_id=self.correlation_id,
                 exc_info=True,
                 where="circuit breaker trip",
-                pair=None,
                 error=f"{type(exc).__name__}: {exc}",
             )
             changed = True

@@ -1,0 +1,289 @@
+"""The glue between one Freqtrade strategy instance and the guard.
+
+:class:`GuardRuntime` is created in ``bot_start``. It picks the mode from Freqtrade's run
+mode (live/dry-run: the breaker file and incidents; backtest/hyperopt: an in-memory
+breaker, quiet logs), builds account snapshots from the trade and price feeds and turns
+Freqtrade's callback arguments into guard calls.
+
+Snapshots are rebuilt at each entry callback (trades may have opened or closed since
+``bot_loop_start`` in the same loop or candle) and cached while nothing changed, so
+``custom_stake_amount`` and ``confirm_trade_entry`` of one entry share one snapshot in a
+backtest. Open trades are valued only when a rule needs equity (daily loss cap, daily
+drawdown).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from freqtrade.enums import RunMode
+from freqtrade.exchange import timeframe_to_seconds
+
+from app.logs import CORRELATION_ID_ENV, RUN_ID_ENV, Event, get_logger, log_event
+from app.risk.breaker_view import BreakerView, FileBreakerView, MemoryBreakerView
+from app.risk.decision import Decision
+from app.risk.feeds import (
+    BacktestPriceFeed,
+    BacktestTradeFeed,
+    LivePriceFeed,
+    LiveTradeFeed,
+    PriceFeed,
+    TradeFeed,
+)
+from app.risk.guard import Guard, GuardMode
+from app.risk.incidents import IncidentSink
+from app.risk.rules import DailyDrawdownRule, DailyLossCapRule, NearLiquidationRule
+from app.risk.snapshot import AccountSnapshot, EntryRequest, OpenPosition, utc_midnight
+from app.settings import RiskSettings, load_settings
+
+_log = get_logger("risk.runtime")
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """What ``custom_stake_amount`` learnt that ``confirm_trade_entry`` is not told."""
+
+    leverage: float
+    min_stake: float | None
+
+
+class _DayPeak:
+    """The highest equity sampled since 00:00 UTC."""
+
+    def __init__(self) -> None:
+        self.day: datetime | None = None
+        self.peak: float | None = None
+
+    def observe(self, now: datetime, equity: float | None) -> float | None:
+        day = utc_midnight(now)
+        if day != self.day:
+            self.day, self.peak = day, None
+        if equity is not None and (self.peak is None or equity > self.peak):
+            self.peak = equity
+        return self.peak
+
+    def reset(self) -> None:
+        self.day, self.peak = None, None
+
+
+def guard_mode(runmode: object) -> GuardMode:
+    """Live and dry-run are LIVE; hyperopt is HYPEROPT; everything else runs as BACKTEST."""
+    if runmode in (RunMode.LIVE, RunMode.DRY_RUN):
+        return GuardMode.LIVE
+    if runmode == RunMode.HYPEROPT:
+        return GuardMode.HYPEROPT
+    return GuardMode.BACKTEST
+
+
+class GuardRuntime:
+    """One strategy's guard, feeds and bookkeeping."""
+
+    def __init__(
+        self,
+        strategy: Any,  # a freqtrade IStrategy (untyped for mypy)
+        guard: Guard,
+        trades: TradeFeed,
+        prices: PriceFeed,
+    ) -> None:
+        self.strategy = strategy
+        self.guard = guard
+        self.trades = trades
+        self.prices = prices
+        self.timeframe_sec = timeframe_to_seconds(strategy.timeframe)
+        self.needs_equity = any(
+            isinstance(r, DailyLossCapRule | DailyDrawdownRule) for r in guard.rules
+        )
+        self.needs_liquidation = any(isinstance(r, NearLiquidationRule) for r in guard.rules)
+        self._day_peak = _DayPeak()
+        self._pending: dict[str, _Pending] = {}
+        self._cache_key: tuple[Any, ...] | None = None
+        self._cache: AccountSnapshot | None = None
+        self._wallet_key: tuple[int, int, int] | None = None
+        self._wallet = 0.0
+
+    @classmethod
+    def for_strategy(
+        cls,
+        strategy: Any,  # a freqtrade IStrategy
+        settings: RiskSettings | None = None,
+    ) -> GuardRuntime:
+        """Build the runtime for ``strategy`` (reads and validates the RISK_* settings)."""
+        settings = settings or load_settings()
+        mode = guard_mode(strategy.config.get("runmode"))
+        correlation_id = os.environ.get(CORRELATION_ID_ENV) or f"bot-{uuid.uuid4().hex[:12]}"
+        run_id = os.environ.get(RUN_ID_ENV) or None
+        breaker: BreakerView = (
+            FileBreakerView(settings.breaker_file)
+            if mode is GuardMode.LIVE
+            else MemoryBreakerView()
+        )
+        guard = Guard(
+            settings,
+            mode=mode,
+            breaker=breaker,
+            incidents=IncidentSink(settings, correlation_id=correlation_id, run_id=run_id),
+            correlation_id=correlation_id,
+            run_id=run_id,
+        )
+        tf = strategy.timeframe
+        tf_sec = timeframe_to_seconds(tf)
+        trades: TradeFeed
+        prices: PriceFeed
+        if mode is GuardMode.LIVE:
+            trades = LiveTradeFeed(settings.loss_streak_max or 0)
+            prices = LivePriceFeed(strategy.dp, tf, tf_sec)
+        else:
+            trades = BacktestTradeFeed()
+            prices = BacktestPriceFeed(strategy.dp, tf, tf_sec)
+        runtime = cls(strategy, guard, trades, prices)
+        log_event(
+            _log,
+            logging.INFO,
+            Event.GUARD_STARTED,
+            correlation_id=correlation_id,
+            run_id=run_id,
+            strategy=type(strategy).__name__,
+            mode=mode.value,
+            rules=[rule.name for rule in guard.rules],
+            breaker=str(settings.breaker_file) if mode is GuardMode.LIVE else "in-memory",
+            limits=settings.model_dump(exclude={"db_url", "db_path"}, exclude_none=True),
+        )
+        if mode is not GuardMode.LIVE:
+            atexit.register(runtime.final_summary)
+        return runtime
+
+    # -- SNAPSHOTS --------------------------------------------------------------------------
+
+    def snapshot(self, now: datetime) -> AccountSnapshot:
+        """The account at ``now`` (cached while no trade opened or closed)."""
+        if self.trades.refresh(now):
+            self._new_run()
+        key = (now, self.trades.version())
+        if key == self._cache_key and self._cache is not None:
+            return self._cache
+        open_trades = self.trades.open_trades()
+        unrealised: float | None = 0.0
+        if self.needs_equity and open_trades:
+            unrealised = self._unrealised(open_trades, now)
+        wallet = self._wallet_value()
+        equity = None if unrealised is None else wallet + unrealised
+        account = AccountSnapshot.build(
+            taken_at=now,
+            breaker=self.guard.breaker.state(now),
+            wallet=wallet,
+            open_positions=[
+                OpenPosition(t.pair, float(t.stake_amount), bool(t.is_short), float(t.leverage))
+                for t in open_trades
+            ],
+            realised_today=self.trades.realised_today,
+            unrealised=unrealised,
+            day_peak_equity=self._day_peak.observe(now, equity),
+            loss_streak=self.trades.loss_streak,
+            last_loss_at=self.trades.last_loss_at,
+        )
+        self._cache_key, self._cache = key, account
+        return account
+
+    def _unrealised(self, open_trades: Any, now: datetime) -> float | None:
+        total = 0.0
+        for trade in open_trades:
+            candle = self.prices.last_closed(trade.pair, now)
+            if candle is None:
+                return None
+            total += float(trade.calculate_profit(candle.close).profit_abs)
+        return total
+
+    def _wallet_value(self) -> float:
+        key = self.trades.version()
+        if self.guard.mode is GuardMode.LIVE or key != self._wallet_key:
+            self._wallet = float(self.strategy.wallets.get_total_stake_amount())
+            self._wallet_key = key
+        return self._wallet
+
+    def _new_run(self) -> None:
+        """A new backtest run (next hyperopt epoch, next strategy): start afresh."""
+        if self.guard.allowed or self.guard.refusals:
+            self.guard.log_summary(
+                logging.DEBUG if self.guard.mode is GuardMode.HYPEROPT else logging.INFO
+            )
+        self.guard.reset_counts()
+        self.guard.breaker.reset()
+        self._day_peak.reset()
+        self._pending.clear()
+        self._cache_key, self._cache, self._wallet_key = None, None, None
+
+    def final_summary(self) -> None:
+        """``guard_summary`` for the last backtest run of the process (atexit)."""
+        if self.guard.allowed or self.guard.refusals:
+            self.guard.log_summary(
+                logging.DEBUG if self.guard.mode is GuardMode.HYPEROPT else logging.INFO
+            )
+
+    # -- CALLBACKS --------------------------------------------------------------------------
+
+    def on_loop(self, now: datetime) -> None:
+        """``bot_loop_start``: refresh the snapshot, set the risk state, trip if due."""
+        try:
+            self.guard.evaluate_account(self.snapshot(now), now)
+        except Exception as exc:  # noqa: BLE001  # entries re-check with a fresh snapshot
+            self.guard.report_error(exc, now, where="bot_loop_start")
+
+    def stake(
+        self,
+        *,
+        pair: str,
+        now: datetime,
+        proposed: float,
+        min_stake: float | None,
+        leverage: float,
+    ) -> float:
+        """``custom_stake_amount``: the trimmed stake, or 0 to refuse."""
+        self._pending[pair] = _Pending(leverage=leverage, min_stake=min_stake)
+        return self.guard.size_stake(
+            self.snapshot(now), pair=pair, proposed=proposed, min_stake=min_stake, now=now
+        )
+
+    def confirm(
+        self, *, pair: str, side: str, amount: float, rate: float, now: datetime
+    ) -> Decision:
+        """``confirm_trade_entry``: the guard's decision on the final order."""
+        pending = self._pending.pop(pair, None)
+        leverage = pending.leverage if pending else 1.0
+        stake = amount * rate / leverage
+        account = self.snapshot(now)
+        entry = EntryRequest(
+            pair=pair,
+            side=side,
+            rate=rate,
+            stake=stake,
+            timeframe_sec=self.timeframe_sec,
+            leverage=leverage,
+            stoploss=float(self.strategy.stoploss),
+            min_stake=pending.min_stake if pending else None,
+        )
+        if self.needs_liquidation and leverage > 1.0:
+            entry = replace(entry, liquidation_price=self._liquidation_price(entry, amount))
+        return self.guard.check_entry(
+            account, entry, now, candle=lambda: self.prices.last_closed(pair, now)
+        )
+
+    def _liquidation_price(self, entry: EntryRequest, amount: float) -> float | None:
+        # The dry-run formula works from cached leverage tiers: no network in this callback.
+        exchange = self.strategy.dp._exchange  # the provider's exchange; no public accessor
+        price = exchange.dry_run_liquidation_price(
+            pair=entry.pair,
+            open_rate=entry.rate,
+            is_short=entry.side == "short",
+            amount=amount,
+            stake_amount=entry.stake,
+            leverage=entry.leverage,
+            wallet_balance=self._wallet_value(),
+            open_trades=list(self.trades.open_trades()),
+        )
+        return None if price is None else float(price)
