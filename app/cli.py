@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.offline_exchange.cli",
     "app.demo",
     "app.sample_data",
+    "app.registry.cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]

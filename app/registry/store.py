@@ -277,6 +277,15 @@ class Registry:
             run = session.get(Run, run_id)
             return None if run is None else RunRecord.from_row(run)
 
+    def require_run(self, run_id: str) -> RunRecord:
+        """The run; :class:`RegistryError` naming the id when it is unknown."""
+        run = self.get_run(run_id)
+        if run is None:
+            raise RegistryError(
+                f"run {run_id!r} is not in the registry; list runs with `tradingbot registry runs`"
+            )
+        return run
+
     def list_runs(
         self, *, strategy: str | None = None, kind: str | None = None, limit: int = 50
     ) -> list[RunRecord]:
