@@ -1,0 +1,101 @@
+"""Schema management: migrations match the models and are applied on first use."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from app.errors import RegistryError
+from app.registry import Registry
+from app.registry.engine import create_registry_engine, parse_url
+from app.registry.migrate import alembic_config, head_revision
+from app.registry.models import Base
+
+TABLES = {"runs", "metrics", "incidents", "param_sets", "alembic_version"}
+
+
+def test_migrations_when_applied_then_schema_equals_models(registry: Registry) -> None:
+    """Alembic's autogenerate finds no difference between 0001_initial and the models."""
+    with registry.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    assert set(inspect(registry.engine).get_table_names()) == TABLES
+
+
+def test_registry_when_first_used_then_migrated_to_head(registry: Registry) -> None:
+    """A fresh database is brought to the head revision by the first call."""
+    registry.list_runs()
+    with registry.engine.connect() as conn:
+        revision = MigrationContext.configure(conn).get_current_revision()
+    assert revision == head_revision() == "0001_initial"
+
+
+def test_upgrade_when_called_twice_then_idempotent(registry: Registry) -> None:
+    """upgrade() returns the head revision and can run again without effect."""
+    run_id = registry.start_run(kind="other", correlation_id="c")
+    assert registry.upgrade() == "0001_initial"
+    assert registry.upgrade() == "0001_initial"
+    assert registry.get_run(run_id) is not None
+
+
+def test_migrations_when_downgraded_and_upgraded_then_schema_back(registry: Registry) -> None:
+    """0001_initial's downgrade drops every table and the upgrade recreates them."""
+    config = alembic_config()
+    with registry.engine.connect() as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    assert set(inspect(registry.engine).get_table_names()) <= {"alembic_version"}
+    registry.upgrade()
+    assert set(inspect(registry.engine).get_table_names()) == TABLES
+
+
+def test_registry_when_database_is_newer_than_code_then_refused(db_url: str) -> None:
+    """A revision this code does not know is refused instead of being written to."""
+    with Registry(db_url) as registry:
+        registry.upgrade()
+        with registry.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    with Registry(db_url) as again, pytest.raises(RegistryError, match="'9999_future', newer"):
+        again.list_runs()
+
+
+def test_sqlite_when_opened_then_wal_and_foreign_keys_on(tmp_path: Path) -> None:
+    """SQLite registries use WAL and enforce foreign keys on every connection."""
+    db = tmp_path / "r.sqlite"
+    with Registry(f"sqlite:///{db}") as registry:
+        registry.list_runs()
+        with registry.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 60_000
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_sqlite_when_metric_for_missing_run_then_foreign_key_refuses(tmp_path: Path) -> None:
+    """The database itself refuses an orphan metric (foreign_keys is really on)."""
+    with Registry(f"sqlite:///{tmp_path / 'r.sqlite'}") as registry:
+        engine = registry.engine
+        with (
+            pytest.raises(Exception, match="FOREIGN KEY constraint failed"),
+            engine.begin() as conn,
+        ):
+            conn.execute(text("INSERT INTO metrics (run_id, key, value) VALUES ('x', 'k', 1)"))
+
+
+def test_registry_when_url_not_sqlalchemy_then_registry_error() -> None:
+    """A malformed RISK_DB_URL is named in the error with an example of a good one."""
+    with pytest.raises(RegistryError, match="'not a url' is not an SQLAlchemy URL"):
+        Registry("not a url")
+
+
+def test_engine_when_sqlite_folder_missing_then_created(tmp_path: Path) -> None:
+    """The SQLite file's folder is created on demand."""
+    engine = create_registry_engine(parse_url(f"sqlite:///{tmp_path / 'a' / 'b' / 'r.sqlite'}"))
+    engine.dispose()
+    assert (tmp_path / "a" / "b").is_dir()
