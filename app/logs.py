@@ -212,3 +212,16 @@ def log_event(
         exc_info=exc_info,
         extra={"correlation_id": correlation_id, "run_id": run_id, _FIELDS_ATTR: fields},
     )
+
+
+def reset_logging() -> None:
+    """Back to the import-time state: no handlers until the next record (used by tests)."""
+    global _configured  # noqa: PLW0603  # one process-wide logging setup
+    with _configure_lock:
+        root = logging.getLogger(ROOT_LOGGER)
+        old = root.handlers
+        root.handlers = []
+        for handler in old:
+            handler.close()
+        _configured = False
+    _install_lazy_root()

@@ -1,0 +1,30 @@
+"""Fixtures for the guard's unit tests: a JSON log file to read back."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.logs import configure_logging, reset_logging
+
+LogReader = Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def risk_log(tmp_path: Path) -> Iterator[LogReader]:
+    """Send the ``tradingbot`` log tree (DEBUG and up) to a temp file; return its reader."""
+    path = tmp_path / "risk.jsonl"
+    configure_logging(log_file=path, to_stderr=False, level=logging.DEBUG)
+
+    def read() -> list[dict[str, Any]]:
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+    yield read
+    reset_logging()

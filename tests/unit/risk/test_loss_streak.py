@@ -1,0 +1,44 @@
+"""The losing streak rule (app/risk/rules/loss_streak.py): cooldown after N losses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from app.risk.decision import Reason, RiskState
+from app.risk.rules import LossStreakRule
+from tests.unit.risk.builders import NOW, account, ctx, entry, settings
+
+LAST_LOSS = NOW - timedelta(minutes=10)
+RULE = LossStreakRule(3, timedelta(minutes=30))
+
+
+def test_rule_when_built_from_settings_then_uses_cooldown_minutes() -> None:
+    """RISK_LOSS_STREAK_MAX turns it on; RISK_SESSION_COOLDOWN_MINUTES sets the length."""
+    assert LossStreakRule.from_settings(settings()) is None
+    rule = LossStreakRule.from_settings(
+        settings(loss_streak_max="4", session_cooldown_minutes="15")
+    )
+    assert rule is not None
+    assert (rule.max_losses, rule.cooldown) == (4, timedelta(minutes=15))
+
+
+@pytest.mark.parametrize(("streak", "allowed"), [(0, True), (2, True), (3, False), (7, False)])
+def test_entry_when_streak_reaches_max_then_cooldown(streak: int, allowed: bool) -> None:
+    """Three losses in a row start a 30 minute cooldown from the last loss."""
+    acct = account(loss_streak=streak, last_loss_at=LAST_LOSS)
+    decision = RULE.check(ctx(acct, entry()), NOW)
+    assert decision.allowed is allowed
+    if not allowed:
+        assert decision.reason is Reason.LOSS_STREAK
+        assert decision.until == LAST_LOSS + timedelta(minutes=30)
+        assert decision.state is RiskState.COOLDOWN
+
+
+def test_entry_when_cooldown_ends_then_allowed() -> None:
+    """At last loss + cooldown exactly, entries resume."""
+    acct = account(loss_streak=3, last_loss_at=LAST_LOSS)
+    end = LAST_LOSS + timedelta(minutes=30)
+    assert not RULE.check(ctx(acct, entry()), end - timedelta(seconds=1)).allowed
+    assert RULE.check(ctx(acct, entry()), end).allowed
