@@ -93,11 +93,19 @@ def upgrade_database(engine: Engine) -> str:
     return head
 
 
+def _wal_missing(engine: Engine) -> bool:
+    # A restored or hand-made SQLite file may be in rollback-journal mode; fix it on open.
+    if sqlite_file(engine.url) is None:
+        return False
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() != "wal"
+
+
 def ensure_schema(engine: Engine) -> str:
     """Upgrade when the database is behind; refuse one written by a newer version."""
     head = head_revision()
     current = current_revision(engine)
-    if current == head:
+    if current == head and not _wal_missing(engine):
         return head
     if current is not None and current not in known_revisions():
         raise RegistryError(

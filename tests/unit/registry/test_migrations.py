@@ -99,3 +99,16 @@ def test_engine_when_sqlite_folder_missing_then_created(tmp_path: Path) -> None:
     engine = create_registry_engine(parse_url(f"sqlite:///{tmp_path / 'a' / 'b' / 'r.sqlite'}"))
     engine.dispose()
     assert (tmp_path / "a" / "b").is_dir()
+
+
+def test_sqlite_when_file_in_rollback_journal_mode_then_switched_to_wal(tmp_path: Path) -> None:
+    """A registry file that lost WAL (e.g. copied by hand) is switched back on open."""
+    db = tmp_path / "r.sqlite"
+    with Registry(f"sqlite:///{db}") as registry:
+        registry.upgrade()
+    with sqlite3.connect(db) as raw:
+        raw.execute("PRAGMA journal_mode = DELETE")
+    with Registry(f"sqlite:///{db}") as registry:
+        registry.list_runs()
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
