@@ -1,0 +1,74 @@
+"""The guard's view of the breaker (app/risk/breaker_view.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app.circuit_breaker import BreakerStatus, disable_breaker, read_breaker
+from app.errors import CircuitBreakerError
+from app.risk.breaker_view import FileBreakerView, MemoryBreakerView
+from tests.unit.risk.builders import NOW
+
+
+def test_trip_when_file_view_then_indefinite_activation_written(tmp_path: Path) -> None:
+    """A live trip writes an active breaker with no end."""
+    view = FileBreakerView(tmp_path / "cb.json")
+    assert view.trip("DAILY_DRAWDOWN: x", NOW)
+    state = read_breaker(tmp_path / "cb.json", NOW)
+    assert (state.status, state.until, state.reason) == (
+        BreakerStatus.ACTIVE,
+        None,
+        "DAILY_DRAWDOWN: x",
+    )
+    assert view.state(NOW).active
+
+
+def test_trip_when_already_active_indefinitely_then_operator_reason_kept(tmp_path: Path) -> None:
+    """The bot never overwrites a person's indefinite activation."""
+    view = FileBreakerView(tmp_path / "cb.json")
+    view.trip("operator said so", NOW)
+    assert not view.trip("DAILY_DRAWDOWN: later", NOW)
+    assert read_breaker(tmp_path / "cb.json", NOW).reason == "operator said so"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only folder")
+def test_trip_when_file_unwritable_then_held_in_memory_until_file_changes(tmp_path: Path) -> None:
+    """A trip that cannot be written still refuses (in memory) until a person acts."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    view = FileBreakerView(folder / "cb.json")
+    try:
+        with pytest.raises(CircuitBreakerError):
+            view.trip("DAILY_DRAWDOWN: x", NOW)
+        assert view.state(NOW).active
+        assert "held in memory" in (view.state(NOW).reason or "")
+        folder.chmod(0o700)
+        disable_breaker(folder / "cb.json", reason="fixed", now=NOW)
+        assert not view.state(NOW).active
+    finally:
+        folder.chmod(0o700)
+
+
+def test_trip_when_unwritable_path_then_held_in_memory(tmp_path: Path) -> None:
+    """Also as root: a path under a regular file cannot be written; the trip holds."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    view = FileBreakerView(blocker / "cb.json")
+    with pytest.raises(CircuitBreakerError):
+        view.trip("DAILY_DRAWDOWN: x", NOW)
+    assert view.state(NOW).active
+
+
+def test_memory_view_when_tripped_then_active_until_reset() -> None:
+    """The backtest breaker lives for one run."""
+    view = MemoryBreakerView()
+    assert not view.state(NOW).active
+    assert view.trip("DAILY_DRAWDOWN: x", NOW)
+    assert not view.trip("again", NOW)
+    assert view.state(NOW).active
+    view.reset()
+    assert not view.state(NOW).active
