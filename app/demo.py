@@ -62,11 +62,10 @@ def _run(args: argparse.Namespace) -> int:
     else:
         _banner(f"Backtesting {STRATEGY} offline on the candles in {datadir}")
     settings = get_settings()
-    registry = Registry.from_settings(settings)
-    runner = GuardedRunner(settings, registry, offline=True)
+    runner = GuardedRunner(settings, lambda: Registry.from_settings(settings), offline=True)
     argv = ["backtesting", "-c", str(CONFIG), "--strategy", STRATEGY, "--datadir", str(datadir)]
     code = runner.run(argv)
-    runs = registry.list_runs(strategy=STRATEGY, kind="backtest", limit=1)
+    runs = runner.registry.list_runs(strategy=STRATEGY, kind="backtest", limit=1)
     if runs:
         run = runs[0]
         print(f"\nRecorded as {run.run_id} ({run.status}).")

@@ -62,7 +62,9 @@ def price_decimals(candles: Candles) -> int:
     prices = prices[np.isfinite(prices)]
     for decimals in range(MAX_DECIMALS + 1):
         scaled = prices * 10.0**decimals
-        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
+        # Within a millionth of a tick, or float noise (1e-13 relative) on large values.
+        tolerance = np.maximum(1e-6, np.abs(scaled) * 1e-13)
+        if np.all(np.abs(scaled - np.round(scaled)) <= tolerance):
             return decimals
     return MAX_DECIMALS
 

@@ -4,7 +4,10 @@ Two modes:
 
 ``historic`` (backtesting, hyperopt, download-data)
     Candles are served at their own timestamps. "Now", for tickers and order books,
-    is the close of the newest candle. A download reproduces the files exactly.
+    is the close of the newest candle, and -- as on the real exchange -- a candle is
+    forming at that instant: a flat, zero-volume candle opening at the newest close,
+    served last. Freqtrade drops the forming candle of every download, so a
+    download reproduces the files exactly.
 
 ``replay`` (dry-run paper trading)
     The series is shifted so that its newest candle closes at the last candle
@@ -92,6 +95,8 @@ class Timeline:
     def _first_at_or_after(self, t: int) -> int:
         """Smallest g whose served open time is >= t (g >= 0)."""
         base = t - self.shift_ms
+        if self.mode is Mode.HISTORIC and base > self.candles.end_ms:
+            return self._n + 1  # past the forming candle
         if self.mode is Mode.HISTORIC or base <= self.candles.first_open_ms:
             return int(np.searchsorted(self.candles.open_ms, base, side="left"))
         cycle = (base - self.candles.first_open_ms) // self.span_ms
@@ -99,9 +104,9 @@ class Timeline:
         return cycle * self._n + i
 
     def last_index(self) -> int:
-        """Global index of the newest candle served now (in progress in replay); -1 if none."""
+        """Global index of the newest candle served now (the forming one); -1 if none."""
         if self.mode is Mode.HISTORIC:
-            return self._n - 1
+            return self._n
         return self._first_at_or_after(self._now_ms() + 1) - 1
 
     def now_ms(self) -> int:
@@ -129,6 +134,8 @@ class Timeline:
 
     def gather(self, g: np.ndarray) -> Served:
         """Served candles for global indices ``g`` (scaled, rounded, partial last candle)."""
+        if self.mode is Mode.HISTORIC:
+            return self._gather_historic(g)
         c = self.candles
         cycle, i = np.divmod(g, self._n)
         opens = c.open_ms[i] + self.shift_ms + cycle * self.span_ms
@@ -140,6 +147,25 @@ class Timeline:
         if self.mode is Mode.REPLAY and len(g):
             self._make_partial(served)
         return served
+
+    def _gather_historic(self, g: np.ndarray) -> Served:
+        c = self.candles
+        stored = g[g < self._n]
+        served = Served(
+            c.open_ms[stored], c.open[stored], c.high[stored], c.low[stored], c.close[stored],
+            c.volume[stored],
+        )  # fmt: skip
+        if len(stored) == len(g):
+            return served
+        last = float(c.close[-1])  # the forming candle: flat at the last close, no volume
+        return Served(
+            np.append(served.open_ms, c.end_ms),
+            np.append(served.open, last),
+            np.append(served.high, last),
+            np.append(served.low, last),
+            np.append(served.close, last),
+            np.append(served.volume, 0.0),
+        )
 
     def _make_partial(self, s: Served) -> None:
         """Turn the last candle into the candle in progress when it has not closed yet."""

@@ -36,15 +36,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
-    from app.registry import Registry
-    from app.runner.runner import GuardedRunner
-    from app.settings import get_settings
+    import os
 
-    settings = get_settings()
-    runner = GuardedRunner(
-        settings,
-        Registry.from_settings(settings),
-        offline=args.offline,
-        offline_datadir=args.offline_datadir,
-    )
-    return runner.run(list(args.freqtrade_args))
+    from app.runner.ftargs import parse_invocation
+    from app.runner.process import FreqtradeChild, child_environment
+
+    argv = list(args.freqtrade_args)
+    # Start Freqtrade's interpreter first: its imports overlap with the runner's own work.
+    command = parse_invocation(argv).command or ""
+    environ = dict(os.environ)
+    with FreqtradeChild(command, child_environment(environ)) as child:
+        from app.registry import Registry
+        from app.runner.runner import GuardedRunner
+        from app.settings import get_settings
+
+        settings = get_settings()
+        runner = GuardedRunner(
+            settings,
+            lambda: Registry.from_settings(settings),
+            offline=args.offline,
+            offline_datadir=args.offline_datadir,
+            environ=environ,
+        )
+        return runner.run(argv, child=child)

@@ -50,12 +50,20 @@ class Invocation:
     dry_run_flag: bool = False
     trading_mode: str | None = None
     cache: str | None = None
+    export: str | None = None
     disable_param_export: bool = False
     wants_help: bool = False
 
     @property
     def accepts_config(self) -> bool:
         return self.command in CONFIG_COMMANDS
+
+    @property
+    def writes_results(self) -> bool:
+        """True when a successful run must leave a result file behind."""
+        if self.command == "backtesting":
+            return self.export != "none"
+        return self.command == "hyperopt"
 
     def kind(self, dry_run: bool) -> str:
         """The registry's run kind for this command."""
@@ -83,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--trading-mode", "--tradingmode")
     p.add_argument("--cache")
+    p.add_argument("--export")
     p.add_argument("--disable-param-export", action="store_true")
     return p
 
@@ -111,6 +120,7 @@ def parse_invocation(argv: list[str]) -> Invocation:
         dry_run_flag=ns.dry_run,
         trading_mode=ns.trading_mode,
         cache=ns.cache,
+        export=ns.export,
         disable_param_export=ns.disable_param_export,
         wants_help=bool(ns.help or ns.version or command is None),
     )

@@ -42,7 +42,7 @@ class OfflineSession:
 
     url: str
     extra_args: list[str]
-    env: dict[str, str]
+    unset_env: list[str]
     mode: Mode
 
 
@@ -66,9 +66,9 @@ def check_pairs(inv: Invocation, cfg: ResolvedConfig, store: CandleStore) -> lis
     return matched
 
 
-def child_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The child's environment offline: no exchange credentials or overrides reach Freqtrade."""
-    return {k: v for k, v in environ.items() if not k.upper().startswith(_BLOCKED_ENV_PREFIX)}
+def blocked_env(environ: Mapping[str, str]) -> list[str]:
+    """Variables removed offline: no exchange credentials or overrides reach Freqtrade."""
+    return sorted(k for k in environ if k.upper().startswith(_BLOCKED_ENV_PREFIX))
 
 
 @contextlib.contextmanager
@@ -101,7 +101,7 @@ def offline_session(
         try:
             with os.fdopen(fd, "w") as handle:
                 json.dump(overlay, handle)
-            yield OfflineSession(exchange.url, ["-c", name], child_env(environ), mode)
+            yield OfflineSession(exchange.url, ["-c", name], blocked_env(environ), mode)
         finally:
             Path(name).unlink(missing_ok=True)
 

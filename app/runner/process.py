@@ -1,4 +1,10 @@
-"""Run Freqtrade as a child process and forward SIGINT/SIGTERM to it exactly once each.
+"""The Freqtrade child process: started early, run on the runner's word, signals forwarded.
+
+:class:`FreqtradeChild` starts ``app.runner.freqtrade_child`` at once, so Freqtrade's
+slow imports overlap with the runner's own work (configuration, registry, gates,
+offline exchange). :meth:`FreqtradeChild.run` then hands it the final arguments and
+waits; :meth:`FreqtradeChild.abort` (or leaving the ``with`` block) ends it without
+running anything.
 
 The child gets its own process group, so a Ctrl-C in the terminal reaches only the
 runner, which forwards it: Freqtrade sees one signal, shuts down cleanly, and the
@@ -9,14 +15,24 @@ runner also reaps the child.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from types import FrameType
+from types import FrameType, TracebackType
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
+# Variables of a test runner that would make Freqtrade skip its own logging set-up.
+_STRIPPED_ENV = ("PYTEST_VERSION", "PYTEST_CURRENT_TEST")
+
+
+def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment the Freqtrade child starts with."""
+    return {k: v for k, v in environ.items() if k not in _STRIPPED_ENV}
 
 
 @dataclass(frozen=True)
@@ -50,17 +66,64 @@ def _forwarding(proc: subprocess.Popen[bytes], received: list[int]) -> Iterator[
             signal.signal(sig, handler)
 
 
-def run_child(argv: Sequence[str], env: Mapping[str, str]) -> ChildOutcome:
-    """Start ``argv``, wait for it, and return its outcome; stdout/stderr are inherited."""
-    received: list[int] = []
-    proc = subprocess.Popen(list(argv), env=dict(env), process_group=0)
-    with _forwarding(proc, received):
-        while True:
-            try:
-                code = proc.wait()
-                break
-            except KeyboardInterrupt:  # only if SIGINT arrived before our handler was set
-                received.append(signal.SIGINT)
-                proc.send_signal(signal.SIGINT)
-    returncode = 128 - code if code < 0 else code
-    return ChildOutcome(returncode, received[0] if received else None)
+class FreqtradeChild:
+    """A Freqtrade interpreter that imports now and runs only when told to."""
+
+    def __init__(self, command: str, env: Mapping[str, str]) -> None:
+        read_fd, self._orders = os.pipe()
+        try:
+            self._proc: subprocess.Popen[bytes] = subprocess.Popen(
+                [sys.executable, "-m", "app.runner.freqtrade_child", command, str(read_fd)],
+                env=dict(env),
+                pass_fds=(read_fd,),
+                process_group=0,
+            )
+        finally:
+            os.close(read_fd)
+        self._ordered = False
+
+    def _order(self, order: Mapping[str, object]) -> None:
+        if self._ordered:
+            return
+        self._ordered = True
+        with contextlib.suppress(BrokenPipeError), os.fdopen(self._orders, "w") as pipe:
+            pipe.write(json.dumps(order) + "\n")
+
+    def run(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        unset: Sequence[str] = (),
+    ) -> ChildOutcome:
+        """Run Freqtrade with ``argv`` and wait for it, forwarding SIGINT/SIGTERM."""
+        received: list[int] = []
+        with _forwarding(self._proc, received):
+            self._order(
+                {"run": True, "argv": list(argv), "env": dict(env or {}), "unset": list(unset)}
+            )
+            while True:
+                try:
+                    code = self._proc.wait()
+                    break
+                except KeyboardInterrupt:  # only if SIGINT came before our handler was set
+                    received.append(signal.SIGINT)
+                    self._proc.send_signal(signal.SIGINT)
+        returncode = 128 - code if code < 0 else code
+        return ChildOutcome(returncode, received[0] if received else None)
+
+    def abort(self) -> None:
+        """End the child without running Freqtrade."""
+        self._order({"run": False})
+        self._proc.wait()
+
+    def __enter__(self) -> FreqtradeChild:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._ordered:
+            self.abort()

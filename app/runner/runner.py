@@ -22,7 +22,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -35,15 +35,12 @@ from app.runner.fingerprints import data_fingerprint, find_strategy_file, strate
 from app.runner.ftargs import Invocation, parse_invocation
 from app.runner.ftconfig import DEFAULT_CONFIG, ResolvedConfig, config_hash, resolve
 from app.runner.offline import OfflineSession, describe_source, offline_session
-from app.runner.process import ChildOutcome, run_child
+from app.runner.process import ChildOutcome, FreqtradeChild, child_environment
 from app.settings import RiskSettings
 
 log = logging.getLogger("tradingbot.runner")
 
-FREQTRADE = (sys.executable, "-m", "freqtrade")
 LOG_TAIL_LINES = 60
-# Variables of the test runner that would make Freqtrade skip its own logging set-up.
-_STRIPPED_ENV = ("PYTEST_VERSION", "PYTEST_CURRENT_TEST")
 
 
 @dataclass
@@ -144,45 +141,72 @@ class GuardedRunner:
     def __init__(
         self,
         settings: RiskSettings,
-        registry: Registry,
+        registry: Registry | Callable[[], Registry],
         *,
         offline: bool = False,
         offline_datadir: Path | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
-        self.registry = registry
+        self._registry = registry
         self.offline = offline
         self.offline_datadir = offline_datadir
         self.environ = dict(os.environ if environ is None else environ)
 
-    def run(self, argv: list[str]) -> int:
-        """Run ``argv`` (Freqtrade's arguments); return Freqtrade's exit code."""
+    @property
+    def registry(self) -> Registry:
+        """The registry, opened on first use: bad input is refused before anything is written."""
+        if not isinstance(self._registry, Registry):
+            self._registry = self._registry()
+        return self._registry
+
+    @staticmethod
+    def _log(level: int, event: str, plan: RunPlan, run_id: str, **fields: object) -> None:
+        extra = {"correlation_id": plan.correlation_id, "run_id": run_id, **fields}
+        log.log(level, event, extra=extra)
+
+    def run(self, argv: list[str], child: FreqtradeChild | None = None) -> int:
+        """Run ``argv`` (Freqtrade's arguments); return Freqtrade's exit code.
+
+        ``child`` is a :class:`FreqtradeChild` already importing Freqtrade (the CLI starts
+        it before loading the runner); one is started here when none is given.
+        """
         inv = parse_invocation(argv)
-        if inv.wants_help:
-            return run_child([*FREQTRADE, *argv], self.environ).returncode
-        plan = make_plan(inv, self.environ)
-        with self._offline(plan) as session:  # validates offline inputs before recording
-            inputs = _inputs(plan)
-            run_id = self.registry.start_run(
-                kind=plan.kind,
-                correlation_id=plan.correlation_id,
-                strategy=plan.strategy,
-                freqtrade_version=version("freqtrade"),
-                command=argv,
-                **inputs,  # type: ignore[arg-type]  # keys match start_run's keywords
-            )
-            log.info("run_started", extra={"run_id": run_id, "kind": plan.kind})
-            request = RunRequest(plan.kind, plan.strategy, run_id, plan.correlation_id)
-            try:
-                with run_gates(request, self.settings, self.registry):
-                    outcome = self._execute(plan, run_id, session)
-            except RunRefused as refused:
-                self.registry.finish_run(run_id, status="blocked", exit_code=refused.exit_code)
-                print(f"Refused: {refused}", file=sys.stderr)
-                return refused.exit_code
-            self._record(plan, run_id, outcome)
-            return outcome.returncode
+        with child or FreqtradeChild(inv.command or "", child_environment(self.environ)) as ft:
+            if inv.wants_help:
+                return ft.run(argv).returncode
+            plan = make_plan(inv, self.environ)
+            with self._offline(plan) as session:  # validates offline inputs before recording
+                inputs = _inputs(plan)
+                run_id = self.registry.start_run(
+                    kind=plan.kind,
+                    correlation_id=plan.correlation_id,
+                    strategy=plan.strategy,
+                    freqtrade_version=version("freqtrade"),
+                    command=argv,
+                    **inputs,  # type: ignore[arg-type]  # keys match start_run's keywords
+                )
+                self._log(logging.INFO, "run_started", plan, run_id, kind=plan.kind)
+                return self._gated(plan, run_id, session, ft)
+
+    def _gated(
+        self, plan: RunPlan, run_id: str, session: OfflineSession | None, ft: FreqtradeChild
+    ) -> int:
+        request = RunRequest(plan.kind, plan.strategy, run_id, plan.correlation_id)
+        try:
+            with run_gates(request, self.settings, self.registry):
+                outcome = self._execute(plan, run_id, session, ft)
+        except RunRefused as refused:
+            self.registry.finish_run(run_id, status="blocked", exit_code=refused.exit_code)
+            print(f"Refused: {refused}", file=sys.stderr)
+            return refused.exit_code
+        except BaseException as exc:
+            # Whatever stopped the runner itself (an error, Ctrl-C before Freqtrade ran),
+            # the run must not stay "running" in the registry.
+            with contextlib.suppress(Exception):
+                self._fail(plan, run_id, 1, f"runner stopped: {type(exc).__name__}: {exc}")
+            raise
+        return self._record(plan, run_id, outcome)
 
     @contextlib.contextmanager
     def _offline(self, plan: RunPlan) -> Iterator[OfflineSession | None]:
@@ -198,32 +222,37 @@ class GuardedRunner:
             )
             yield session
 
-    def _execute(self, plan: RunPlan, run_id: str, session: OfflineSession | None) -> ChildOutcome:
-        env = dict(session.env if session else self.environ)
-        for name in _STRIPPED_ENV:
-            env.pop(name, None)
-        env["TRADINGBOT_RUN_ID"] = run_id
-        env["TRADINGBOT_CORRELATION_ID"] = plan.correlation_id
+    def _execute(
+        self, plan: RunPlan, run_id: str, session: OfflineSession | None, ft: FreqtradeChild
+    ) -> ChildOutcome:
         if plan.result_dir is not None:
             plan.result_dir.mkdir(parents=True, exist_ok=True)
-        argv = [*FREQTRADE, *plan.inv.argv, *plan.extra_args]
-        if session is not None:
-            argv += session.extra_args
+        argv = [*plan.inv.argv, *plan.extra_args, *(session.extra_args if session else [])]
         plan.existing_results = ingest.snapshot(plan.result_dir)
         plan.started = time.time()
-        return run_child(argv, env)
+        env = {"TRADINGBOT_RUN_ID": run_id, "TRADINGBOT_CORRELATION_ID": plan.correlation_id}
+        return ft.run(argv, env, session.unset_env if session else ())
 
-    def _record(self, plan: RunPlan, run_id: str, outcome: ChildOutcome) -> None:
-        clean_stop = plan.kind in ("dry_run", "live") and outcome.returncode == 0
-        if outcome.returncode == 0 and (not outcome.interrupted or clean_stop):
-            self._ingest(plan, run_id)
-            return
+    def _record(self, plan: RunPlan, run_id: str, outcome: ChildOutcome) -> int:
+        """Record how the run ended; return the exit code the runner reports."""
+        trading = plan.kind in ("dry_run", "live")
+        if trading and outcome.interrupted and outcome.returncode in (0, 130):
+            # SIGINT/SIGTERM is how a bot is stopped: a clean stop is a normal end.
+            self.registry.finish_run(run_id, status="succeeded", exit_code=outcome.returncode)
+            self._log(logging.INFO, "run_stopped", plan, run_id, signal=outcome.signal_received)
+            return outcome.returncode
+        if outcome.returncode == 0 and not outcome.interrupted:
+            return self._ingest(plan, run_id)
         reason = (
             f"interrupted by signal {outcome.signal_received}"
             if outcome.interrupted
             else f"exited with code {outcome.returncode}"
         )
-        self.registry.finish_run(run_id, status="failed", exit_code=outcome.returncode)
+        self._fail(plan, run_id, outcome.returncode, reason)
+        return outcome.returncode
+
+    def _fail(self, plan: RunPlan, run_id: str, code: int, reason: str) -> None:
+        self.registry.finish_run(run_id, status="failed", exit_code=code)
         self.registry.log_incident(
             severity="error",
             description=f"freqtrade {plan.inv.command} ({plan.kind}) {reason}",
@@ -231,19 +260,20 @@ class GuardedRunner:
             run_id=run_id,
             log_excerpt=_log_tail(plan.logfile),
         )
-        log.warning("run_failed", extra={"run_id": run_id, "reason": reason})
+        self._log(logging.WARNING, "run_failed", plan, run_id, reason=reason)
 
-    def _ingest(self, plan: RunPlan, run_id: str) -> None:
+    def _ingest(self, plan: RunPlan, run_id: str) -> int:
         try:
             found = ingest.collect(plan)
         except DataError as exc:
-            found = None
-            self.registry.log_incident(
-                severity="warning",
-                description=f"run succeeded but its results could not be read: {exc}",
-                correlation_id=plan.correlation_id,
-                run_id=run_id,
-            )
+            self._fail(plan, run_id, 1, f"succeeded but its results cannot be read: {exc}")
+            return 1
+        if found is None and plan.inv.writes_results:
+            # Freqtrade exits 0 on configuration errors; a run without results did not happen.
+            log_hint = f" (see {plan.logfile})" if plan.logfile else ""
+            self._fail(plan, run_id, 1, f"exited 0 but wrote no results{log_hint}")
+            print(f"Error: Freqtrade wrote no results for this run{log_hint}", file=sys.stderr)
+            return 1
         if found is not None:
             self.registry.add_metrics(run_id, found.metrics)
         self.registry.finish_run(
@@ -252,6 +282,7 @@ class GuardedRunner:
             exit_code=0,
             result_path=str(found.result_path) if found else None,
             equity_hash=found.equity_hash if found else None,
-            params=found.params if found and found.params is not None else None,
+            params=found.params if found else None,
         )
-        log.info("run_succeeded", extra={"run_id": run_id})
+        self._log(logging.INFO, "run_succeeded", plan, run_id)
+        return 0

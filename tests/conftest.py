@@ -1,0 +1,31 @@
+"""Shared fixtures: where the real market data is, and a throwaway project folder.
+
+Tests that need ``../shared/data`` skip with a reason when it is absent, unless
+``TRADINGBOT_REQUIRE_SHARED_DATA=1`` (set by ``.ci/run``) makes its absence a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import SHARED_BINANCE, make_project
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data/binance``; skip (or fail in CI) when it is not there."""
+    if not SHARED_BINANCE.is_dir():
+        reason = f"real market data not found at {SHARED_BINANCE} (../shared/data)"
+        if os.environ.get("TRADINGBOT_REQUIRE_SHARED_DATA") == "1":
+            pytest.fail(f"{reason}; .ci/run requires it")
+        pytest.skip(reason)
+    return SHARED_BINANCE
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A throwaway project folder (see :func:`tests.helpers.make_project`)."""
+    return make_project(tmp_path)
