@@ -8,6 +8,7 @@ must stop that simulated run only, never the operator's live bots.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +20,9 @@ from app.circuit_breaker import (
     enable_breaker,
 )
 from app.errors import CircuitBreakerError
+from app.logs import Event, get_logger, log_event
+
+_log = get_logger("risk.breaker")
 
 
 class BreakerView(Protocol):
@@ -50,6 +54,7 @@ class FileBreakerView:
         self._cache = BreakerCache(file)
         self._fallback: BreakerState | None = None
         self._fallback_key: tuple[int, int, int] | None = None
+        self._reported_problem: str | None = None
 
     def state(self, now: datetime) -> BreakerState:
         """The file's state; an unwritten trip while the file is unchanged."""
@@ -58,6 +63,21 @@ class FileBreakerView:
             if self._cache.key == self._fallback_key:
                 return self._fallback
             self._fallback = None
+        if current.status is BreakerStatus.UNREADABLE:
+            if current.problem == self._reported_problem:
+                return current
+            # Once per problem, not once per check.
+            self._reported_problem = current.problem
+            log_event(
+                _log,
+                logging.ERROR,
+                Event.CIRCUIT_BREAKER_UNREADABLE,
+                file=str(self.file),
+                problem=current.problem,
+                at=now,
+            )
+        else:
+            self._reported_problem = None
         return current
 
     def trip(self, reason: str, now: datetime) -> bool:

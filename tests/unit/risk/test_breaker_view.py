@@ -11,6 +11,7 @@ from app.circuit_breaker import BreakerStatus, disable_breaker, read_breaker
 from app.errors import CircuitBreakerError
 from app.risk.breaker_view import FileBreakerView, MemoryBreakerView
 from tests.unit.risk.builders import NOW
+from tests.unit.risk.conftest import LogReader
 
 
 def test_trip_when_file_view_then_indefinite_activation_written(tmp_path: Path) -> None:
@@ -72,3 +73,18 @@ def test_memory_view_when_tripped_then_active_until_reset() -> None:
     assert view.state(NOW).active
     view.reset()
     assert not view.state(NOW).active
+
+
+def test_state_when_file_corrupt_then_one_error_line_per_problem(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """A corrupt file is reported once (ERROR), not on every check, and counts as active."""
+    file = tmp_path / "cb.json"
+    file.write_text("{oops")
+    view = FileBreakerView(file)
+    for _ in range(3):
+        assert view.state(NOW).active
+    lines = [r for r in risk_log() if r["message"] == "circuit_breaker_unreadable"]
+    assert len(lines) == 1
+    assert lines[0]["level"] == "ERROR"
+    assert "not valid JSON" in lines[0]["problem"]
