@@ -1,0 +1,176 @@
+"""Trade and price feeds (app/risk/feeds.py) on Freqtrade's real trade and data classes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from freqtrade.data.dataprovider import DataProvider
+from freqtrade.enums import CandleType, RunMode
+from freqtrade.persistence import LocalTrade, Trade, init_db
+
+from app.risk.feeds import BacktestPriceFeed, BacktestTradeFeed, LivePriceFeed, LiveTradeFeed
+
+DAY = datetime(2018, 1, 12, tzinfo=UTC)
+
+
+def _trade(cls: Any, pair: str, *, closed_at: datetime | None = None, profit: float = 0.0) -> Any:
+    trade = cls(
+        pair=pair,
+        stake_amount=0.01,
+        open_rate=0.05,
+        amount=0.2,
+        fee_open=0.001,
+        fee_close=0.001,
+        open_date=(closed_at or DAY) - timedelta(hours=1),
+        is_open=closed_at is None,
+        exchange="binance",
+        leverage=1.0,
+        is_short=False,
+    )
+    if closed_at is not None:
+        trade.close_date = closed_at
+        trade.close_profit_abs = profit
+        trade.close_rate = 0.05
+    return trade
+
+
+@pytest.fixture
+def bt_trades() -> Iterator[None]:
+    """Freqtrade's in-memory backtest trade lists, emptied before and after."""
+    LocalTrade.reset_trades()
+    yield
+    LocalTrade.reset_trades()
+
+
+@pytest.fixture
+def trade_db() -> Iterator[None]:
+    """Freqtrade's trade database in memory (as in dry-run), detached afterwards."""
+    init_db("sqlite://")
+    yield
+    Trade.session.remove()
+    Trade.use_db = False
+
+
+@pytest.mark.usefixtures("bt_trades")
+def test_backtest_feed_when_trades_close_then_realised_today_and_streak() -> None:
+    """Closed trades are consumed once; realised PnL counts today only; a win ends a streak."""
+    feed = BacktestTradeFeed()
+    LocalTrade.bt_trades.append(
+        _trade(LocalTrade, "A/B", closed_at=DAY - timedelta(hours=1), profit=-5.0)
+    )
+    LocalTrade.bt_trades.append(
+        _trade(LocalTrade, "A/B", closed_at=DAY + timedelta(hours=1), profit=-2.0)
+    )
+    feed.refresh(DAY + timedelta(hours=2))
+    assert feed.realised_today == -2.0
+    assert (feed.loss_streak, feed.last_loss_at) == (2, DAY + timedelta(hours=1))
+
+    LocalTrade.bt_trades.append(
+        _trade(LocalTrade, "C/B", closed_at=DAY + timedelta(hours=3), profit=4.0)
+    )
+    feed.refresh(DAY + timedelta(hours=3))
+    assert feed.realised_today == 2.0
+    assert feed.loss_streak == 0
+
+    feed.refresh(DAY + timedelta(days=1))
+    assert feed.realised_today == 0.0
+
+
+@pytest.mark.usefixtures("bt_trades")
+def test_backtest_feed_when_trades_reset_then_new_run_detected() -> None:
+    """Freqtrade resets its lists for each backtest/epoch; the feed starts afresh."""
+    feed = BacktestTradeFeed()
+    LocalTrade.bt_trades.append(_trade(LocalTrade, "A/B", closed_at=DAY, profit=-1.0))
+    assert feed.refresh(DAY) is True  # first run
+    assert feed.refresh(DAY) is False
+    version = feed.version()
+    LocalTrade.reset_trades()
+    assert feed.refresh(DAY) is True
+    assert feed.loss_streak == 0
+    assert feed.version() != version
+
+
+@pytest.mark.usefixtures("bt_trades")
+def test_backtest_feed_when_trade_opened_then_listed_and_version_changes() -> None:
+    """Open trades come straight from Freqtrade's list."""
+    feed = BacktestTradeFeed()
+    feed.refresh(DAY)
+    before = feed.version()
+    LocalTrade.add_bt_trade(_trade(LocalTrade, "A/B"))
+    assert [t.pair for t in feed.open_trades()] == ["A/B"]
+    assert feed.version() != before
+
+
+@pytest.mark.usefixtures("trade_db")
+def test_live_feed_when_database_has_trades_then_today_and_streak_queried() -> None:
+    """Dry-run/live: today's realised PnL and the last N closed trades come from the DB."""
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = [
+        _trade(Trade, "A/B", closed_at=midnight - timedelta(hours=2), profit=-9.0),
+        _trade(Trade, "A/B", closed_at=midnight - timedelta(hours=1), profit=3.0),
+        _trade(Trade, "A/B", closed_at=midnight + timedelta(seconds=1), profit=-1.0),
+        _trade(Trade, "C/B", closed_at=midnight + timedelta(seconds=2), profit=-2.0),
+        _trade(Trade, "D/B"),
+    ]
+    for row in rows:
+        row.close_date = row.close_date.replace(tzinfo=None) if row.close_date else None
+        row.open_date = row.open_date.replace(tzinfo=None)
+        Trade.session.add(row)
+    Trade.commit()
+
+    feed = LiveTradeFeed(streak_window=5)
+    feed.refresh(now)
+
+    assert feed.realised_today == -3.0
+    assert feed.loss_streak == 2
+    assert feed.last_loss_at == midnight + timedelta(seconds=2)
+    assert [t.pair for t in feed.open_trades()] == ["D/B"]
+
+
+def test_backtest_prices_when_asked_then_last_closed_candle_only(shared_data: Path) -> None:
+    """The close of the candle that closed at ``now``: never the one still forming."""
+    config = {
+        "runmode": RunMode.BACKTEST,
+        "datadir": shared_data,
+        "dataformat_ohlcv": "feather",
+        "candle_type_def": CandleType.SPOT,
+        "timerange": None,
+    }
+    dp = DataProvider(config, None)
+    candles = dp.historic_ohlcv("ETH/BTC", "5m")
+    feed = BacktestPriceFeed(dp, "5m", 300)
+    moment = candles["date"].iloc[100].to_pydatetime()
+
+    candle = feed.last_closed("ETH/BTC", moment)
+
+    assert candle is not None
+    assert candle.date == moment - timedelta(minutes=5)
+    assert candle.close == candles["close"].iloc[99]
+    assert feed.last_closed("ETH/BTC", candles["date"].iloc[0].to_pydatetime()) is None
+
+
+def test_live_prices_when_last_row_still_open_then_previous_row() -> None:
+    """Live frames end with closed candles; a forming one is skipped anyway."""
+    dp = DataProvider({"runmode": RunMode.DRY_RUN, "candle_type_def": CandleType.SPOT}, None)
+    start = datetime(2025, 8, 17, 10, 0, tzinfo=UTC)
+    frame = pd.DataFrame(
+        {
+            "date": pd.to_datetime([start, start + timedelta(minutes=5)], utc=True),
+            "close": [1.0, 2.0],
+        }
+    )
+    dp._set_cached_df("ETH/BTC", "5m", frame, CandleType.SPOT)
+    feed = LivePriceFeed(dp, "5m", 300)
+
+    closed = feed.last_closed("ETH/BTC", start + timedelta(minutes=10))
+    forming = feed.last_closed("ETH/BTC", start + timedelta(minutes=9))
+
+    assert closed is not None
+    assert (closed.close, forming.close if forming else None) == (2.0, 1.0)
+    assert feed.last_closed("LTC/BTC", start) is None
