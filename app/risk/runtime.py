@@ -18,6 +18,7 @@ import atexit
 import logging
 import os
 import uuid
+import weakref
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -79,6 +80,12 @@ def guard_mode(runmode: object) -> GuardMode:
     if runmode == RunMode.HYPEROPT:
         return GuardMode.HYPEROPT
     return GuardMode.BACKTEST
+
+
+def _final_summary(ref: weakref.ReferenceType[GuardRuntime]) -> None:
+    runtime = ref()
+    if runtime is not None:
+        runtime.final_summary()
 
 
 class GuardRuntime:
@@ -155,7 +162,8 @@ class GuardRuntime:
             limits=settings.model_dump(exclude={"db_url", "db_path"}, exclude_none=True),
         )
         if mode is not GuardMode.LIVE:
-            atexit.register(runtime.final_summary)
+            # A weak reference: a runtime that is gone (tests, a finished strategy) says nothing.
+            atexit.register(_final_summary, weakref.ref(runtime))
         return runtime
 
     # -- SNAPSHOTS --------------------------------------------------------------------------
