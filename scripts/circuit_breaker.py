@@ -98,10 +98,10 @@ def _run(args: argparse.Namespace) -> int:
         state = commands.status(file)
         _show(state, args.json)
         return commands.status_exit_code(state)
-    from app.risk.incidents import open_registry
+    from app.risk.incidents import LazyRecorder
 
     now = datetime.now(UTC)
-    recorder = open_registry(load_settings())
+    recorder = LazyRecorder(load_settings())  # opened after the change: safety first
     if args.command == "enable":
         until = commands.resolve_until(minutes=args.minutes, until=args.until, now=now)
         change = commands.enable(file, reason=args.reason, until=until, recorder=recorder, now=now)

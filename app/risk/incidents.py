@@ -126,3 +126,32 @@ class IncidentSink:
             description=description,
         )
         return incident_id
+
+
+class LazyRecorder:
+    """Opens the registry on the first incident, so whatever precedes it (e.g. enabling
+    the breaker) happens even when the registry is broken."""
+
+    def __init__(self, settings: RiskSettings) -> None:
+        self.settings = settings
+        self._recorder: IncidentRecorder | None = None
+
+    def log_incident(
+        self,
+        *,
+        severity: str,
+        description: str,
+        correlation_id: str,
+        run_id: str | None = None,
+        log_excerpt: str | None = None,
+    ) -> str:
+        """Open the registry if needed, then record the incident."""
+        if self._recorder is None:
+            self._recorder = open_registry(self.settings)
+        return self._recorder.log_incident(
+            severity=severity,
+            description=description,
+            correlation_id=correlation_id,
+            run_id=run_id,
+            log_excerpt=log_excerpt,
+        )
