@@ -21,7 +21,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.runner.cli",
     "app.offline_exchange.cli",
     "app.demo",
-    "app.sample_data",
     "app.registry.cli",
 )
 

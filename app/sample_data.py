@@ -10,7 +10,6 @@ names (``SYNA/BTC`` ...), so nobody mistakes it for exchange data.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,24 +127,3 @@ def write_sample(
 def has_candles(folder: Path) -> bool:
     """True when ``folder`` holds at least one candle file."""
     return folder.is_dir() and any(folder.glob("*.feather"))
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "sample-data",
-        help="generate a deterministic SYNTHETIC candle sample (no exchange needed)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--out", type=Path, default=Path("user_data/data/synthetic"))
-    parser.add_argument("--days", type=int, default=42, help="length in days (default 42)")
-    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    parser.set_defaults(handler=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    paths = write_sample(args.out, days=args.days, seed=args.seed)
-    print(f"Wrote {len(paths)} SYNTHETIC pairs (seed {args.seed}) to {args.out}:")
-    for path in paths:
-        print(f"  {path.name}")
-    return 0

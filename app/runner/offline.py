@@ -24,9 +24,10 @@ from app.offline_exchange.server import OfflineExchange
 from app.offline_exchange.store import CandleStore
 from app.runner.ftargs import Invocation
 from app.runner.ftconfig import ResolvedConfig, expand_pairs
+from app.sample_data import MARKER
 
 SUPPORTED_EXCHANGES = ("binance",)
-SYNTHETIC_MARKER = "SYNTHETIC.md"  # written by `tradingbot sample-data` into generated datadirs
+
 # Commands whose pairs must exist in the offline data (others only need markets).
 PAIR_COMMANDS = frozenset(
     {"trade", "backtesting", "hyperopt", "download-data", "lookahead-analysis",
@@ -108,6 +109,6 @@ def offline_session(
 
 def describe_source(path: Path) -> str:
     """One line saying what the offline exchange serves (for the console)."""
-    if (path / SYNTHETIC_MARKER).exists():
+    if (path / MARKER).exists():
         return f"{path} (SYNTHETIC sample data, not real market prices)"
     return str(path)

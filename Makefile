@@ -1,0 +1,52 @@
+# The README's two commands: `make demo` (set up + main job) and `make test` (set up + tests).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATADIR ?=
+# Real candles for `make data` (needs internet): BTC-quoted, like config.backtest.json.
+DATA_PAIRS ?= ETH/BTC SOL/BTC XRP/BTC ADA/BTC LTC/BTC DOGE/BTC LINK/BTC
+DATA_DAYS ?= 60
+
+.PHONY: demo test lint data benchmarks strategies-report clean-venv help
+
+help:
+	@echo "make demo    - set up .venv and run an offline backtest of MaCrossoverStrategy"
+	@echo "make test    - set up .venv with dev tools; ruff, ruff format --check, mypy, pytest"
+	@echo "make data    - download real candles with freqtrade download-data (internet)"
+	@echo "make benchmarks - run the benchmark scripts (they print ratios)"
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/tradingbot demo $(if $(DATADIR),--datadir "$(DATADIR)",)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+data: $(VENV)/.installed
+	$(BIN)/tradingbot freqtrade download-data -c user_data/configs/config.backtest.json \
+		--pairs $(DATA_PAIRS) --timeframes 5m 1h --days $(DATA_DAYS)
+
+benchmarks: $(VENV)/.installed-dev
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,306 @@
+"""Compose file, CI workflow, Dockerfile, configs and .env.example: valid and honest.
+
+Docker cannot run here, so the files are validated against their published schemas
+(check-jsonschema's vendored copies) and their promises are asserted one by one.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from importlib.metadata import requires
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app.settings import KNOWN_VARIABLES
+from tests.helpers import REPO_ROOT
+
+COMPOSE = REPO_ROOT / "docker-compose.yml"
+WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+ENV_EXAMPLE = REPO_ROOT / ".env.example"
+CONFIGS = REPO_ROOT / "user_data" / "configs"
+SECRET_WORDS = re.compile(r"(key|secret|password|token|chat_id)", re.IGNORECASE)
+
+
+def _check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return data
+
+
+def _service() -> dict[str, Any]:
+    service: dict[str, Any] = _compose()["services"]["freqtrade"]
+    return service
+
+
+# -- COMPOSE ------------------------------------------------------------------------------
+
+
+def test_compose_when_validated_then_matches_compose_spec() -> None:
+    """docker-compose.yml validates against the Compose Specification schema."""
+    result = _check_jsonschema("vendor.compose-spec", COMPOSE)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_validation_when_file_is_broken_then_fails(tmp_path: Path) -> None:
+    """The schema check can fail: a service with an unknown key is rejected."""
+    broken = _compose()
+    broken["services"]["freqtrade"]["restart_policy_typo"] = "always"
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(yaml.safe_dump(broken))
+
+    assert _check_jsonschema("vendor.compose-spec", path).returncode != 0
+
+
+def test_compose_when_read_then_hardened() -> None:
+    """No privilege escalation, no capabilities, read-only root, restart unless stopped."""
+    service = _service()
+
+    assert "no-new-privileges:true" in service["security_opt"]
+    assert service["cap_drop"] == ["ALL"]
+    assert service["read_only"] is True
+    assert "/tmp" in service["tmpfs"]
+    assert service["restart"] == "unless-stopped"
+
+
+def test_compose_when_read_then_api_published_on_loopback_only() -> None:
+    """Every published port is bound to 127.0.0.1."""
+    ports = _service()["ports"]
+
+    assert ports
+    assert all(str(p).startswith("127.0.0.1:") for p in ports)
+
+
+def test_compose_when_read_then_healthcheck_pings_freqtrade() -> None:
+    """The healthcheck calls Freqtrade's ping endpoint on the API port."""
+    check = " ".join(_service()["healthcheck"]["test"])
+
+    assert "http://127.0.0.1:8080/api/v1/ping" in check
+
+
+def test_compose_when_read_then_default_is_dry_run_with_testnet_config() -> None:
+    """The default command paper-trades with config.testnet.json, which exists in user_data."""
+    service = _service()
+    command = service["command"]
+
+    assert command[0] == "trade"
+    assert "--dry-run" in command
+    config = command[command.index("--config") + 1]
+    assert config == "/freqtrade/user_data/configs/config.testnet.json"
+    assert "./user_data:/freqtrade/user_data" in service["volumes"]
+    assert (REPO_ROOT / config.removeprefix("/freqtrade/")).is_file()
+
+
+def test_compose_when_read_then_no_secret_inline_and_env_file_used() -> None:
+    """Secrets come from .env only; nothing secret-looking is written in the compose file."""
+    service = _service()
+    inline = service.get("environment", {})
+
+    assert service["env_file"] == [".env"]
+    assert not [name for name in inline if SECRET_WORDS.search(name)]
+    assert not re.search(r"(?i)(api[_-]?key|secret|password)\s*[:=]\s*\S", COMPOSE.read_text())
+
+
+@pytest.mark.parametrize("command", ["backtesting", "hyperopt"])
+def test_documented_compose_run_when_parsed_then_freqtrade_accepts_it(command: str) -> None:
+    """The README's `docker compose run --rm freqtrade <cmd> ...` lines parse as Freqtrade args."""
+    from freqtrade.commands import Arguments
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    lines = [
+        line.strip()
+        for line in readme.splitlines()
+        if line.strip().startswith(f"docker compose run --rm freqtrade {command} ")
+    ]
+    assert lines, f"README documents no `docker compose run --rm freqtrade {command}`"
+    for line in lines:
+        argv = shlex.split(line)[len(["docker", "compose", "run", "--rm", "freqtrade"]) :]
+        parsed = Arguments(argv).get_parsed_arg()
+        assert parsed["strategy"] == "MaCrossoverStrategy"
+        for config in parsed["config"]:
+            assert (REPO_ROOT / config.removeprefix("/freqtrade/")).is_file(), config
+
+
+# -- DOCKERFILE ---------------------------------------------------------------------------
+
+
+def _pyproject() -> dict[str, Any]:
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for spec in _pyproject()["project"]["dependencies"]:
+        name, version = re.split(r"(?:\[[^\]]*\])?==", spec)
+        pins[name.lower()] = version
+    return pins
+
+
+def test_dockerfile_when_read_then_freqtrade_image_matches_the_pin() -> None:
+    """FROM uses the official image at exactly the Freqtrade version pinned in pyproject."""
+    match = re.search(r"^FROM freqtradeorg/freqtrade:(\S+)$", DOCKERFILE.read_text(), re.M)
+
+    assert match is not None
+    assert match.group(1) == _pins()["freqtrade"]
+
+
+def test_dockerfile_when_read_then_runner_is_the_entrypoint() -> None:
+    """The container's entrypoint is the guarded runner."""
+    assert 'ENTRYPOINT ["tradingbot", "freqtrade"]' in DOCKERFILE.read_text()
+
+
+def _requirement_names(dist: str, seen: set[str]) -> set[str]:
+    """``dist`` and everything it requires, transitively, as installed here."""
+    name = dist.lower()
+    if name in seen:
+        return seen
+    seen.add(name)
+    for req in requires(dist) or []:
+        if "extra ==" in req and "hyperopt" not in req:
+            continue
+        dep = re.split(r"[ ;<>=!~\[]", req, maxsplit=1)[0]
+        try:
+            _requirement_names(dep, seen)
+        except Exception:
+            continue
+    return seen
+
+
+def test_dockerfile_when_read_then_adds_exactly_what_freqtrade_lacks_at_our_pins() -> None:
+    """Packages Freqtrade does not bring are installed in the image, at pyproject's pins."""
+    provided = _requirement_names("freqtrade", set())
+    missing = {n: v for n, v in _pins().items() if n.replace("_", "-") not in provided}
+    missing.pop("freqtrade", None)
+    docker_pins = dict(re.findall(r"([A-Za-z0-9_.-]+)==([0-9][^\s\\]*)", DOCKERFILE.read_text()))
+
+    assert missing
+    for name, version in missing.items():
+        assert docker_pins.get(name) == version, f"{name}=={version} not installed in the image"
+
+
+# -- CI WORKFLOW --------------------------------------------------------------------------
+
+
+def test_workflow_when_validated_then_matches_github_schema() -> None:
+    """.github/workflows/ci.yml validates against the GitHub workflow schema."""
+    result = _check_jsonschema("vendor.github-workflows", WORKFLOW)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workflow_when_read_then_make_test_on_311_312_and_compose_config() -> None:
+    """CI runs `make test` on Python 3.11 and 3.12 and validates the compose file."""
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+
+    assert jobs["test"]["strategy"]["matrix"]["python-version"] == ["3.11", "3.12"]
+    assert any("make test" in step.get("run", "") for step in jobs["test"]["steps"])
+    assert any("docker compose config" in step.get("run", "") for step in jobs["compose"]["steps"])
+
+
+def test_ci_run_when_read_then_calls_the_readme_test_command() -> None:
+    """.ci/run runs `make test`, the README's test command, and requires the shared data."""
+    script = (REPO_ROOT / ".ci" / "run").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
+
+    assert "make test" in script
+    assert "TRADINGBOT_REQUIRE_SHARED_DATA=1" in script
+    assert "make test" in readme and "make demo" in readme
+
+
+# -- CONFIGS AND ENVIRONMENT --------------------------------------------------------------
+
+API_ENV = {
+    "username": "tester",
+    "password": "test-password",
+    "jwt_secret_key": "x" * 40,
+}
+
+
+@pytest.mark.parametrize(
+    "name", ["config.backtest.json", "config.testnet.json", "config.mainnet.json"]
+)
+def test_config_when_validated_by_freqtrade_then_accepted(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each shipped config passes Freqtrade's own schema and consistency validation."""
+    from freqtrade.configuration import Configuration, validate_config_consistency
+
+    for key, value in API_ENV.items():
+        monkeypatch.setenv(f"FREQTRADE__API_SERVER__{key.upper()}", value)
+    if name == "config.backtest.json":
+        for key in API_ENV:
+            monkeypatch.delenv(f"FREQTRADE__API_SERVER__{key.upper()}")
+
+    config = Configuration.from_files([str(CONFIGS / name)])
+    validate_config_consistency(config)  # what the bot and backtesting run at start-up
+
+    assert config["exchange"]["name"] == "binance"
+    assert config["dry_run"] is (name != "config.mainnet.json")
+
+
+def test_config_validation_when_config_is_wrong_then_freqtrade_refuses(tmp_path: Path) -> None:
+    """The validation above can fail: an invalid stake amount is refused."""
+    from freqtrade.configuration import Configuration, validate_config_consistency
+    from freqtrade.exceptions import ConfigurationError
+
+    broken = tmp_path / "broken.json"
+    text = (CONFIGS / "config.backtest.json").read_text()
+    broken.write_text(text.replace('"stake_amount": 0.05', '"stake_amount": "lots"'))
+
+    with pytest.raises(ConfigurationError):
+        validate_config_consistency(Configuration.from_files([str(broken)]))
+
+
+def test_configs_when_read_then_no_credentials_inside() -> None:
+    """Exchange keys and API credentials are never written in a config file."""
+    for path in CONFIGS.glob("*.json"):
+        text = path.read_text()
+        for match in re.finditer(
+            r'"(key|secret|password|jwt_secret_key|token)"\s*:\s*"([^"]*)"', text
+        ):
+            assert match.group(2) == "", f"{path.name}: {match.group(1)} has a value"
+
+
+def test_env_example_when_read_then_documents_every_variable_read() -> None:
+    """Every RISK_* setting and every other variable the code reads is in .env.example."""
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", ENV_EXAMPLE.read_text(), re.M))
+    code = "\n".join(p.read_text() for p in (REPO_ROOT / "app").rglob("*.py"))
+    read_by_code = set(re.findall(r"""environ(?:\.get)?\(\s*["']([A-Z][A-Z0-9_]+)["']""", code))
+    read_by_code |= set(re.findall(r"""getenv\(\s*["']([A-Z][A-Z0-9_]+)["']""", code))
+    read_by_code |= set(re.findall(r'_ENV\s*=\s*"([A-Z][A-Z0-9_]+)"', code))
+    freqtrade_needed = {
+        "FREQTRADE__API_SERVER__USERNAME",
+        "FREQTRADE__API_SERVER__PASSWORD",
+        "FREQTRADE__API_SERVER__JWT_SECRET_KEY",
+        "FREQTRADE__EXCHANGE__KEY",
+        "FREQTRADE__EXCHANGE__SECRET",
+    }
+
+    assert documented >= KNOWN_VARIABLES
+    standard = {"PYTEST_VERSION", "PYTEST_CURRENT_TEST", "USER", "HOME", "PATH"}
+    assert (read_by_code - standard) <= documented
+    assert freqtrade_needed <= documented
+
+
+def test_env_example_when_read_then_only_placeholders() -> None:
+    """No real-looking credential: secret-named values are placeholders."""
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        match = re.match(r"^#?\s*([A-Z0-9_]+)=(.*)$", line)
+        if match and SECRET_WORDS.search(match.group(1)):
+            assert match.group(2).startswith("replace-with"), line
