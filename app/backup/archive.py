@@ -70,13 +70,15 @@ def safe_members(archive_path: Path) -> list[Member]:
     for info in infos:
         where = f"archive {archive_path.name} member"
         path = safe_relative(info.filename.rstrip("/") or info.filename, where)
-        mode = info.external_attr >> 16
-        if info.is_dir() or stat.S_ISDIR(mode):
+        # Unix-made archives carry the file type in the high bits of external_attr; 0 means
+        # "no type given" (Python's zipfile writes bare permissions), i.e. a regular file.
+        kind = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
+        if info.is_dir() or kind == stat.S_IFDIR:
             continue
-        if mode and not stat.S_ISREG(mode):
-            kind = "symbolic link" if stat.S_ISLNK(mode) else "special file (device, FIFO...)"
+        if kind not in (0, stat.S_IFREG):
+            what = "symbolic link" if kind == stat.S_IFLNK else "special file (device, FIFO...)"
             raise BackupError(
-                f"{where} {info.filename!r} is a {kind}; refusing the archive (only regular "
+                f"{where} {info.filename!r} is a {what}; refusing the archive (only regular "
                 "files are restored)"
             )
         if path in seen:
