@@ -67,6 +67,8 @@ class Guard:
         self._pre_candle = tuple(r for r in self.rules if not r.needs_candle)
         self._candle_rules = tuple(r for r in self.rules if r.needs_candle)
         self._position = next((r for r in self.rules if isinstance(r, PositionSizeRule)), None)
+        self._latching = frozenset(r.name for r in self.rules if r.latches)
+        self._latched: dict[str, Decision] = {}
         self.max_leverage = settings.max_leverage
         live = mode is GuardMode.LIVE
         self._log = get_logger("risk.guard")
@@ -92,8 +94,9 @@ class Guard:
         """Run the account-level rules (from ``bot_loop_start``): set the state, trip if due."""
         ctx = GuardContext(account)
         for rule in self._account_rules:
-            decision = rule.check(ctx, now)
+            decision = self._latched_decision(rule, now) or rule.check(ctx, now)
             if not decision.allowed:
+                self._latch(rule, decision)
                 if decision.state is not None:
                     self.state.update(
                         decision.state,
@@ -125,8 +128,9 @@ class Guard:
         try:
             ctx = GuardContext(account, entry)
             for rule in self._pre_candle:
-                decision = rule.check(ctx, now)
+                decision = self._latched_decision(rule, now) or rule.check(ctx, now)
                 if not decision.allowed:
+                    self._latch(rule, decision)
                     return self._deny(decision, entry, now)
             if self._candle_rules:
                 ctx = GuardContext(account, replace(entry, candle=candle() if candle else None))
@@ -194,6 +198,20 @@ class Guard:
             )
             return self.max_leverage
         return requested
+
+    def _latched_decision(self, rule: Rule, now: datetime) -> Decision | None:
+        """The held refusal of a latching rule, while its ``until`` has not come."""
+        held = self._latched.get(rule.name)
+        if held is None:
+            return None
+        if held.until is not None and now < held.until:
+            return held
+        del self._latched[rule.name]
+        return None
+
+    def _latch(self, rule: Rule, decision: Decision) -> None:
+        if rule.name in self._latching and decision.until is not None:
+            self._latched.setdefault(rule.name, decision)
 
     def fail(self, exc: BaseException, now: datetime, *, pair: str | None, where: str) -> Decision:
         """Refuse with GUARD_ERROR because of ``exc`` (also for errors outside the engine)."""
@@ -346,6 +364,7 @@ class Guard:
         )
 
     def reset_counts(self) -> None:
-        """Start a new run's counts (next backtest, next hyperopt epoch)."""
+        """Start a new run (next backtest, next hyperopt epoch): counts and latches."""
         self.refusals.clear()
         self.allowed = 0
+        self._latched.clear()

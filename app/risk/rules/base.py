@@ -7,6 +7,8 @@ database: ``now`` and the snapshot are all they get, so tests need no clock tric
 ``account_level`` rules decide from the account alone (they also run in ``bot_loop_start``
 to set the risk state); the others look at the proposed entry and allow when there is
 none. ``needs_candle`` rules run last, after the guard fetched the pair's last candle.
+A ``latches`` rule's refusal holds until its ``until`` even if the numbers recover (the
+guard keeps the latch; the rule stays pure).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Rule(ABC):
     name: ClassVar[str]
     account_level: ClassVar[bool] = False
     needs_candle: ClassVar[bool] = False
+    latches: ClassVar[bool] = False
 
     @classmethod
     @abstractmethod

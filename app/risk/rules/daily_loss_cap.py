@@ -3,7 +3,9 @@ RISK_DAILY_LOSS_CAP_PCT of the day's starting equity.
 
 Today's loss = -(PnL realised since 00:00 UTC + unrealised PnL of open trades). The day's
 starting equity is the wallet minus today's realised PnL (so a restart keeps the day's
-losses). The cap resets at 00:00 UTC: a snapshot from an earlier day never halts ``now``.
+losses). Once reached, the halt holds until 00:00 UTC even if open trades recover (the
+guard latches it). The cap resets at 00:00 UTC: a snapshot from an earlier day never
+halts ``now``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class DailyLossCapRule(Rule):
 
     name = "daily_loss_cap"
     account_level = True
+    latches = True  # once reached, the day is over even if open trades recover
 
     def __init__(self, cap_ratio: float) -> None:
         self.cap_ratio = cap_ratio

@@ -17,7 +17,7 @@ from app.risk.incidents import IncidentSink
 from app.risk.rules import Rule
 from app.risk.snapshot import AccountSnapshot, Candle, GuardContext, OpenPosition
 from app.settings import RiskSettings
-from tests.unit.risk.builders import NOW, account, entry, settings
+from tests.unit.risk.builders import NEXT_MIDNIGHT, NOW, account, entry, settings
 from tests.unit.risk.conftest import LogReader
 
 
@@ -147,7 +147,7 @@ def test_state_when_refused_repeatedly_then_one_state_change_logged(
     capped = snap(guard, realised_today=-50.0)
     for minute in range(3):
         guard.check_entry(capped, entry(), NOW + timedelta(minutes=minute))
-    guard.evaluate_account(snap(guard), NOW + timedelta(minutes=4))
+    guard.evaluate_account(snap(guard, at=NEXT_MIDNIGHT), NEXT_MIDNIGHT)
 
     changes = [r for r in risk_log() if r["message"] == "risk_state_changed"]
     assert [(c["old"], c["new"]) for c in changes] == [("ACTIVE", "HALTED"), ("HALTED", "ACTIVE")]
@@ -244,3 +244,16 @@ def test_summary_when_logged_then_counts_per_reason(tmp_path: Path, risk_log: Lo
     line = next(r for r in risk_log() if r["message"] == "guard_summary")
     assert (line["allowed"], line["refused"]) == (1, 1)
     assert line["refusals"] == {"MAX_CONCURRENT_TRADES": 1}
+
+
+def test_daily_loss_cap_when_losses_recover_same_day_then_still_halted(tmp_path: Path) -> None:
+    """The cap latches: open trades recovering after the cap do not reopen the day."""
+    guard, _ = make_guard(tmp_path, daily_loss_cap_pct="0.01")
+    assert guard.check_entry(snap(guard, unrealised=-20.0), entry(), NOW).reason is (
+        Reason.DAILY_LOSS_CAP
+    )
+    recovered = snap(guard, unrealised=5.0, at=NOW + timedelta(hours=1))
+    later = NOW + timedelta(hours=1)
+    assert guard.check_entry(recovered, entry(), later).reason is Reason.DAILY_LOSS_CAP
+    assert guard.evaluate_account(recovered, later).reason is Reason.DAILY_LOSS_CAP
+    assert guard.check_entry(snap(guard, at=NEXT_MIDNIGHT), entry(), NEXT_MIDNIGHT).allowed
