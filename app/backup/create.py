@@ -51,7 +51,7 @@ def _database(staging: Path, source: Path, relative: str, component: str, target
     copy.parent.mkdir(parents=True, exist_ok=True)
     copy_database(source, copy)
     entry = _entry(staging, relative, component, "sqlite", target)
-    return dataclasses.replace(entry, integrity=integrity_check(copy))
+    return dataclasses.replace(entry, integrity=integrity_check(copy, quick=True))
 
 
 def _fsync_tree(root: Path) -> None:
@@ -129,7 +129,7 @@ def _collect(
         shutil.copyfile(param_file, staging / relative)
         entries.append(_entry(staging, relative, "params", "file", param_file.name))
     notes += [
-        f"{e.path}: integrity_check says {e.integrity!r} (the live database is damaged)"
+        f"{e.path}: quick_check says {e.integrity!r} (the live database is damaged)"
         for e in entries
         if e.integrity not in (None, "ok")
     ]

@@ -72,7 +72,7 @@ class Entry:
     target: str  # relative to the component's root; "" for archives (members carry paths)
     size: int
     sha256: str
-    integrity: str | None = None  # PRAGMA integrity_check of a copied database
+    integrity: str | None = None  # PRAGMA quick_check of a copied database
 
     @classmethod
     def parse(cls, raw: object) -> Entry:

@@ -45,14 +45,20 @@ def copy_database(source: Path, target: Path) -> None:
         Path(f"{target}{suffix}").unlink(missing_ok=True)
 
 
-def integrity_check(path: Path) -> str:
-    """``PRAGMA integrity_check`` of a database file: ``"ok"`` or the first problems."""
+def integrity_check(path: Path, *, quick: bool = False) -> str:
+    """``PRAGMA integrity_check`` of a database file: ``"ok"`` or the first problems.
+
+    ``quick`` runs ``quick_check`` instead: every page and record, but not whether the
+    indexes match their tables; about three times faster. Backups use it as an early
+    warning; restores always run the full check.
+    """
     try:
         conn = _open_existing(path)
     except sqlite3.Error as exc:
         return f"cannot open: {exc}"
     try:
-        rows = conn.execute("PRAGMA integrity_check").fetchall()
+        pragma = "quick_check" if quick else "integrity_check"
+        rows = conn.execute(f"PRAGMA {pragma}").fetchall()
     except sqlite3.DatabaseError as exc:
         return str(exc)
     finally:
