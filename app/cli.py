@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.offline_exchange.cli",
     "app.demo",
     "app.registry.cli",
+    "app.runner.registry_cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]

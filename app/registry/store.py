@@ -184,12 +184,19 @@ class Registry:
         command: Sequence[str] | None = None,
         config_path: str | None = None,
         run_id: str | None = None,
+        started_utc: datetime | None = None,
     ) -> str:
-        """Insert a run with status ``running`` and return its id."""
+        """Insert a run with status ``running`` and return its id.
+
+        ``started_utc`` (timezone-aware) dates a run that happened earlier, e.g. an import;
+        the default is now.
+        """
         _check("run kind", kind, RUN_KINDS)
         if not correlation_id:
             raise RegistryError("correlation_id is empty; pass the id that ties logs together")
-        now = utc_now()
+        if started_utc is not None and started_utc.tzinfo is None:
+            raise RegistryError("started_utc must be timezone-aware (UTC)")
+        now = started_utc.astimezone(UTC) if started_utc is not None else utc_now()
         run = Run(
             run_id=run_id or new_run_id(now),
             kind=kind,
@@ -224,8 +231,12 @@ class Registry:
         result_path: str | None = None,
         equity_hash: str | None = None,
         params: Mapping[str, Any] | None = None,
+        finished_utc: datetime | None = None,
     ) -> None:
-        """Mark a running run finished (``succeeded``, ``failed`` or ``blocked``)."""
+        """Mark a running run finished (``succeeded``, ``failed`` or ``blocked``).
+
+        ``finished_utc`` dates a run that ended earlier (imports); the default is now.
+        """
         _check("final status", status, FINAL_STATUSES)
         with self.session(write=True) as session:
             run = self._require_run(session, run_id)
@@ -236,7 +247,8 @@ class Registry:
                 )
             run.status = status
             run.exit_code = exit_code
-            run.finished_utc = max(utc_now(), run.started_utc)
+            ended = finished_utc.astimezone(UTC) if finished_utc is not None else utc_now()
+            run.finished_utc = max(ended, run.started_utc)
             if result_path is not None:
                 run.result_path = result_path
             if equity_hash is not None:

@@ -69,7 +69,9 @@ def _forwarding(proc: subprocess.Popen[bytes], received: list[int]) -> Iterator[
 class FreqtradeChild:
     """A Freqtrade interpreter that imports now and runs only when told to."""
 
-    def __init__(self, command: str, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, command: str, env: Mapping[str, str], *, stdout_to_stderr: bool = False
+    ) -> None:
         read_fd, self._orders = os.pipe()
         try:
             self._proc: subprocess.Popen[bytes] = subprocess.Popen(
@@ -77,6 +79,8 @@ class FreqtradeChild:
                 env=dict(env),
                 pass_fds=(read_fd,),
                 process_group=0,
+                # Keeps stdout for a caller's machine-readable output (e.g. --json).
+                stdout=sys.stderr.fileno() if stdout_to_stderr else None,
             )
         finally:
             os.close(read_fd)

@@ -35,6 +35,7 @@ from app.runner.fingerprints import data_fingerprint, find_strategy_file, strate
 from app.runner.ftargs import Invocation, parse_invocation
 from app.runner.ftconfig import DEFAULT_CONFIG, ResolvedConfig, config_hash, resolve
 from app.runner.offline import OfflineSession, describe_source, offline_session
+from app.runner.paths import portable_path
 from app.runner.process import ChildOutcome, FreqtradeChild, child_environment
 from app.settings import RiskSettings
 
@@ -95,7 +96,7 @@ def make_plan(inv: Invocation, environ: Mapping[str, str]) -> RunPlan:
     return plan
 
 
-def _inputs(plan: RunPlan) -> dict[str, object]:
+def fingerprint_inputs(plan: RunPlan) -> dict[str, object]:
     """Fingerprints and context recorded with the run."""
     cfg, inv = plan.cfg, plan.inv
     fields: dict[str, object] = {
@@ -152,6 +153,15 @@ class GuardedRunner:
         self.offline = offline
         self.offline_datadir = offline_datadir
         self.environ = dict(os.environ if environ is None else environ)
+        self.last_run_id: str | None = None
+        self.stdout_to_stderr = False  # Freqtrade's report to stderr (callers printing JSON)
+
+    def command_line(self, argv: list[str]) -> list[str]:
+        """The whole command as a user would retype it (stored so that a run can be re-run)."""
+        flags = ["--offline"] if self.offline else []
+        if self.offline_datadir is not None:
+            flags += ["--offline-datadir", str(self.offline_datadir)]
+        return ["tradingbot", "freqtrade", *flags, *argv]
 
     @property
     def registry(self) -> Registry:
@@ -172,20 +182,23 @@ class GuardedRunner:
         it before loading the runner); one is started here when none is given.
         """
         inv = parse_invocation(argv)
-        with child or FreqtradeChild(inv.command or "", child_environment(self.environ)) as ft:
+        env = child_environment(self.environ)
+        quiet = self.stdout_to_stderr
+        with child or FreqtradeChild(inv.command or "", env, stdout_to_stderr=quiet) as ft:
             if inv.wants_help:
                 return ft.run(argv).returncode
             plan = make_plan(inv, self.environ)
             with self._offline(plan) as session:  # validates offline inputs before recording
-                inputs = _inputs(plan)
+                inputs = fingerprint_inputs(plan)
                 run_id = self.registry.start_run(
                     kind=plan.kind,
                     correlation_id=plan.correlation_id,
                     strategy=plan.strategy,
                     freqtrade_version=version("freqtrade"),
-                    command=argv,
+                    command=self.command_line(argv),
                     **inputs,  # type: ignore[arg-type]  # keys match start_run's keywords
                 )
+                self.last_run_id = run_id
                 self._log(logging.INFO, "run_started", plan, run_id, kind=plan.kind)
                 return self._gated(plan, run_id, session, ft)
 
@@ -280,7 +293,7 @@ class GuardedRunner:
             run_id,
             status="succeeded",
             exit_code=0,
-            result_path=str(found.result_path) if found else None,
+            result_path=portable_path(found.result_path) if found else None,
             equity_hash=found.equity_hash if found else None,
             params=found.params if found else None,
         )
