@@ -36,6 +36,7 @@ from app.risk.feeds import (
     LiveTradeFeed,
     PriceFeed,
     TradeFeed,
+    unrealised_pnl,
 )
 from app.risk.guard import Guard, GuardMode
 from app.risk.incidents import IncidentSink
@@ -201,10 +202,10 @@ class GuardRuntime:
     def _unrealised(self, open_trades: Any, now: datetime) -> float | None:
         total = 0.0
         for trade in open_trades:
-            candle = self.prices.last_closed(trade.pair, now)
-            if candle is None:
+            close = self.prices.last_close(trade.pair, now)
+            if close is None:
                 return None
-            total += float(trade.calculate_profit(candle.close).profit_abs)
+            total += unrealised_pnl(trade, close)
         return total
 
     def _wallet_value(self) -> float:

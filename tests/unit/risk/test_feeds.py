@@ -10,10 +10,16 @@ from typing import Any
 import pandas as pd
 import pytest
 from freqtrade.data.dataprovider import DataProvider
-from freqtrade.enums import CandleType, RunMode
+from freqtrade.enums import CandleType, RunMode, TradingMode
 from freqtrade.persistence import LocalTrade, Trade, init_db
 
-from app.risk.feeds import BacktestPriceFeed, BacktestTradeFeed, LivePriceFeed, LiveTradeFeed
+from app.risk.feeds import (
+    BacktestPriceFeed,
+    BacktestTradeFeed,
+    LivePriceFeed,
+    LiveTradeFeed,
+    unrealised_pnl,
+)
 
 DAY = datetime(2018, 1, 12, tzinfo=UTC)
 
@@ -152,6 +158,7 @@ def test_backtest_prices_when_asked_then_last_closed_candle_only(shared_data: Pa
     assert candle is not None
     assert candle.date == moment - timedelta(minutes=5)
     assert candle.close == candles["close"].iloc[99]
+    assert feed.last_close("ETH/BTC", moment) == candle.close
     assert feed.last_closed("ETH/BTC", candles["date"].iloc[0].to_pydatetime()) is None
 
 
@@ -174,3 +181,32 @@ def test_live_prices_when_last_row_still_open_then_previous_row() -> None:
     assert closed is not None
     assert (closed.close, forming.close if forming else None) == (2.0, 1.0)
     assert feed.last_closed("LTC/BTC", start) is None
+
+
+@pytest.mark.parametrize("is_short", [False, True])
+@pytest.mark.parametrize("mode", ["spot", "futures", "margin"])
+@pytest.mark.parametrize("rate", [0.04, 0.05, 0.0613])
+def test_unrealised_pnl_when_compared_then_equals_freqtrade_calculate_profit(
+    is_short: bool, mode: str, rate: float
+) -> None:
+    """The fast float valuation matches Freqtrade's own (fees and funding included)."""
+    if is_short and mode == "spot":
+        pytest.skip("spot cannot be short")
+    trade = LocalTrade(
+        pair="XRP/USDT:USDT" if mode == "futures" else "ETH/BTC",
+        stake_amount=10.0,
+        open_rate=0.05,
+        amount=600.0,
+        fee_open=0.0005,
+        fee_close=0.0007,
+        open_date=DAY,
+        is_open=True,
+        exchange="binance",
+        is_short=is_short,
+        leverage=3.0 if mode != "spot" else 1.0,
+        trading_mode=TradingMode(mode),
+        interest_rate=0.0005,
+    )
+    trade.funding_fees = -0.12 if mode == "futures" else None
+    expected = trade.calculate_profit(rate).profit_abs
+    assert unrealised_pnl(trade, rate) == pytest.approx(expected, abs=1e-8)
