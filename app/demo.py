@@ -20,10 +20,11 @@ STRATEGY = "MaCrossoverStrategy"
 
 def choose_datadir(explicit: Path | None) -> tuple[Path, bool]:
     """The datadir to backtest on and whether it is synthetic (generating it if needed)."""
-    from app.sample_data import MARKER, has_candles, write_sample
+    from app.datadirs import has_candles, is_synthetic
+    from app.sample_data import write_sample
 
     if explicit is not None:
-        return explicit, (explicit / MARKER).exists()
+        return explicit, is_synthetic(explicit)
     if has_candles(REAL_DATADIR):
         return REAL_DATADIR, False
     if not has_candles(SAMPLE_DATADIR):

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from app.datadirs import SYNTHETIC_MARKER as MARKER
 from app.errors import ConfigError, DataError
 
-MARKER = "SYNTHETIC.md"
 FIVE_MIN = pd.Timedelta(minutes=5)
 SUB_STEPS = 5  # one-minute steps inside each 5m candle give open/high/low/close
 
@@ -122,8 +122,3 @@ def write_sample(
         "`make data` (internet) or `make demo DATADIR=...` for real candles.\n"
     )
     return written
-
-
-def has_candles(folder: Path) -> bool:
-    """True when ``folder`` holds at least one candle file."""
-    return folder.is_dir() and any(folder.glob("*.feather"))

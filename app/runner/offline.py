@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.datadirs import is_synthetic
 from app.errors import ConfigError
 from app.offline_exchange.overlay import ccxt_overlay
 from app.offline_exchange.replay import Mode
@@ -24,7 +25,6 @@ from app.offline_exchange.server import OfflineExchange
 from app.offline_exchange.store import CandleStore
 from app.runner.ftargs import Invocation
 from app.runner.ftconfig import ResolvedConfig, expand_pairs
-from app.sample_data import MARKER
 
 SUPPORTED_EXCHANGES = ("binance",)
 
@@ -109,6 +109,6 @@ def offline_session(
 
 def describe_source(path: Path) -> str:
     """One line saying what the offline exchange serves (for the console)."""
-    if (path / MARKER).exists():
+    if is_synthetic(path):
         return f"{path} (SYNTHETIC sample data, not real market prices)"
     return str(path)
