@@ -79,9 +79,11 @@ def _banner(text: str) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from app.registry import Registry
+    from app.runner.process import raise_on_signals
     from app.runner.runner import GuardedRunner
     from app.settings import get_settings
 
+    raise_on_signals()
     datadir, synthetic = choose_datadir(args.datadir)
     if synthetic:
         _banner(

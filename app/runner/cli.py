@@ -39,8 +39,9 @@ def _run(args: argparse.Namespace) -> int:
     import os
 
     from app.runner.ftargs import parse_invocation
-    from app.runner.process import FreqtradeChild, child_environment
+    from app.runner.process import FreqtradeChild, Interrupted, child_environment, raise_on_signals
 
+    raise_on_signals()
     argv = list(args.freqtrade_args)
     # Start Freqtrade's interpreter first: its imports overlap with the runner's own work.
     command = parse_invocation(argv).command or ""
@@ -58,4 +59,7 @@ def _run(args: argparse.Namespace) -> int:
             offline_datadir=args.offline_datadir,
             environ=environ,
         )
-        return runner.run(argv, child=child)
+        try:
+            return runner.run(argv, child=child)
+        except Interrupted as stop:  # before a run was recorded: nothing to clean up
+            return 128 + stop.signum

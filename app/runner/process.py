@@ -35,6 +35,31 @@ def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in environ.items() if k not in _STRIPPED_ENV}
 
 
+class Interrupted(BaseException):
+    """SIGINT/SIGTERM reached the runner while Freqtrade was not running (yet)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum
+
+
+def raise_on_signals() -> None:
+    """Turn SIGINT/SIGTERM into :class:`Interrupted`, so that cleanup code runs.
+
+    Without this, SIGTERM (``docker stop``) would kill the runner outright and leave its
+    run "running" and its slot taken. While Freqtrade runs, the signals are forwarded to
+    it instead (see :meth:`FreqtradeChild.run`).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+
+    for sig in FORWARDED:
+        signal.signal(sig, interrupt)
+
+
 @dataclass(frozen=True)
 class ChildOutcome:
     """How the child ended."""
@@ -105,13 +130,7 @@ class FreqtradeChild:
             self._order(
                 {"run": True, "argv": list(argv), "env": dict(env or {}), "unset": list(unset)}
             )
-            while True:
-                try:
-                    code = self._proc.wait()
-                    break
-                except KeyboardInterrupt:  # only if SIGINT came before our handler was set
-                    received.append(signal.SIGINT)
-                    self._proc.send_signal(signal.SIGINT)
+            code = self._proc.wait()
         returncode = 128 - code if code < 0 else code
         return ChildOutcome(returncode, received[0] if received else None)
 

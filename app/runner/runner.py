@@ -36,7 +36,7 @@ from app.runner.ftargs import Invocation, parse_invocation
 from app.runner.ftconfig import DEFAULT_CONFIG, ResolvedConfig, config_hash, resolve
 from app.runner.offline import OfflineSession, describe_source, offline_session
 from app.runner.paths import portable_path
-from app.runner.process import ChildOutcome, FreqtradeChild, child_environment
+from app.runner.process import ChildOutcome, FreqtradeChild, Interrupted, child_environment
 from app.settings import RiskSettings
 
 log = logging.getLogger("tradingbot.runner")
@@ -213,6 +213,9 @@ class GuardedRunner:
             self.registry.finish_run(run_id, status="blocked", exit_code=refused.exit_code)
             print(f"Refused: {refused}", file=sys.stderr)
             return refused.exit_code
+        except Interrupted as stop:
+            self._fail(plan, run_id, 128 + stop.signum, f"{stop} before Freqtrade ran")
+            return 128 + stop.signum
         except BaseException as exc:
             # Whatever stopped the runner itself (an error, Ctrl-C before Freqtrade ran),
             # the run must not stay "running" in the registry.
