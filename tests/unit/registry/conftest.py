@@ -6,10 +6,8 @@ port, with its socket and data in a temporary folder; it is stopped at session e
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,71 +16,34 @@ from pathlib import Path
 import pytest
 
 from app.registry import Registry
-
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-_db_numbers = itertools.count(1)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _as_postgres(*args: str) -> list[str]:
-    """Run a PostgreSQL binary as the postgres user when we are root."""
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *args]
-    return list(args)
-
-
-def _postgres_missing() -> str | None:
-    if not (PG_BIN / "initdb").exists() or not (PG_BIN / "pg_ctl").exists():
-        return f"PostgreSQL 15 binaries not found in {PG_BIN}"
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        return "running as root without runuser; cannot start PostgreSQL as postgres"
-    return None
-
-
-class PostgresServer:
-    """A running throwaway server; :meth:`new_database` gives each test a fresh database."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    def url(self, database: str) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
-
-    def new_database(self) -> str:
-        import psycopg
-
-        name = f"registry_test_{next(_db_numbers)}"
-        with psycopg.connect(
-            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
-        ) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name)
+from tests.unit.registry.pg_server import (
+    PG_BIN,
+    PostgresServer,
+    as_postgres,
+    free_port,
+    postgres_missing,
+)
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """Start PostgreSQL 15 for the session (skips with the reason when it is not installed)."""
-    missing = _postgres_missing()
+    missing = postgres_missing()
     if missing:
         pytest.skip(missing)
     root = Path(tempfile.mkdtemp(prefix="registry-pg-"))
     data = root / "data"
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
-    port = _free_port()
+    port = free_port()
     subprocess.run(
-        _as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"),
+        as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"),
         check=True,
         capture_output=True,
     )
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(
-        _as_postgres(
+        as_postgres(
             str(PG_BIN / "pg_ctl"),
             "-D",
             str(data),
@@ -100,7 +61,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield PostgresServer(port)
     finally:
         subprocess.run(
-            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
+            as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"),
             check=False,
             capture_output=True,
         )
