@@ -107,5 +107,10 @@ def set_wal(engine: Engine) -> None:
         if str(mode).lower() != "wal":
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.close()
+    except sqlite3.Error as exc:
+        raise RegistryError(
+            f"cannot switch the registry {safe_url(engine.url)} to WAL: {exc}; stop the other "
+            "processes using it and retry"
+        ) from None
     finally:
         raw.close()

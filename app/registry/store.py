@@ -258,7 +258,8 @@ class Registry:
 
     @staticmethod
     def _require_run(session: Session, run_id: str) -> Run:
-        run = session.get(Run, run_id)
+        # FOR UPDATE: on PostgreSQL two finishers of one run must not both see "running".
+        run = session.get(Run, run_id, with_for_update=True)
         if run is None:
             raise RegistryError(
                 f"run {run_id!r} is not in the registry; list runs with `tradingbot registry runs`"

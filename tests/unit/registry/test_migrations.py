@@ -112,3 +112,13 @@ def test_sqlite_when_file_in_rollback_journal_mode_then_switched_to_wal(tmp_path
         registry.list_runs()
     with sqlite3.connect(db) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_registry_when_file_is_not_a_database_then_registry_error(tmp_path: Path) -> None:
+    """A file that is not SQLite is named with the reason, not a traceback."""
+    db = tmp_path / "r.sqlite"
+    db.write_text("this is not a database " * 200)
+    with Registry(f"sqlite:///{db}") as registry, pytest.raises(RegistryError) as caught:
+        registry.list_runs()
+    assert "file is not a database" in str(caught.value)
+    assert str(db) in str(caught.value)
