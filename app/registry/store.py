@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import math
 import os
 import re
@@ -85,6 +86,21 @@ def _metric_value(run_id: str, key: str, value: object) -> float:
             "(leave an undefined metric out)"
         )
     return number
+
+
+def _json_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A copy of ``params``, refused when it holds something JSON cannot carry (NaN, inf)."""
+    if params is None:
+        return None
+    copy = dict(params)
+    try:
+        json.dumps(copy, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise RegistryError(
+            f"params {copy!r} cannot be stored as JSON ({exc}); pass plain numbers, text, "
+            "lists and objects (no NaN or infinity)"
+        ) from None
+    return copy
 
 
 class Registry:
@@ -209,7 +225,7 @@ class Registry:
             config_hash=config_hash,
             strategy_hash=strategy_hash,
             data_fingerprint=data_fingerprint,
-            params=None if params is None else dict(params),
+            params=_json_params(params),
             freqtrade_version=freqtrade_version,
             host=socket.gethostname(),
             correlation_id=correlation_id,
@@ -254,7 +270,7 @@ class Registry:
             if equity_hash is not None:
                 run.equity_hash = equity_hash
             if params is not None:
-                run.params = dict(params)
+                run.params = _json_params(params)
 
     @staticmethod
     def _require_run(session: Session, run_id: str) -> Run:

@@ -167,3 +167,19 @@ def test_params_cli_when_promote_history_rollback_then_file_follows(
 
     refused = _cli(tmp_path, db_url, "params", "rollback", "TinyParamStrategy", *where, expect=5)
     assert "has no active parameter set" in refused.stderr
+
+
+def test_registry_commands_when_another_module_adds_one_then_it_parses() -> None:
+    """Other modules (import, verify) extend ``registry`` through registry_commands()."""
+    import argparse
+
+    from app.registry.cli import register, registry_commands
+
+    parser = argparse.ArgumentParser()
+    subparsers = parser.add_subparsers(dest="command")
+    early = registry_commands(subparsers)  # an extension registered before this module
+    early.add_parser("import").add_argument("folder")
+    register(subparsers)
+    assert registry_commands(subparsers) is early
+    assert parser.parse_args(["registry", "import", "results"]).folder == "results"
+    assert parser.parse_args(["registry", "runs", "--limit", "3"]).limit == 3

@@ -285,3 +285,10 @@ def test_registry_when_reopened_then_data_persists(db_url: str) -> None:
         run = second.get_run(run_id)
     assert run is not None
     assert run.kind == "download"
+
+
+def test_start_run_when_params_hold_nan_then_refused_on_every_backend(registry: Registry) -> None:
+    """NaN would be stored by SQLite but refused by PostgreSQL's JSON: refuse it everywhere."""
+    with pytest.raises(RegistryError, match="cannot be stored as JSON"):
+        registry.start_run(kind="hyperopt", correlation_id="c", params={"buy": {"x": float("nan")}})
+    assert registry.list_runs() == []
