@@ -135,8 +135,15 @@ class FreqtradeChild:
         return ChildOutcome(returncode, received[0] if received else None)
 
     def abort(self) -> None:
-        """End the child without running Freqtrade."""
-        self._order({"run": False})
+        """End the child without running Freqtrade.
+
+        It has only been importing modules, so it is stopped at once instead of being
+        left to finish imports it will never use.
+        """
+        self._ordered = True
+        os.close(self._orders)
+        if self._proc.poll() is None:
+            self._proc.terminate()
         self._proc.wait()
 
     def __enter__(self) -> FreqtradeChild:
