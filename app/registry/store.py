@@ -254,6 +254,8 @@ class Registry:
         ``finished_utc`` dates a run that ended earlier (imports); the default is now.
         """
         _check("final status", status, FINAL_STATUSES)
+        if finished_utc is not None and finished_utc.tzinfo is None:
+            raise RegistryError("finished_utc must be timezone-aware (UTC)")
         with self.session(write=True) as session:
             run = self._require_run(session, run_id)
             if run.status != "running":

@@ -292,3 +292,29 @@ def test_start_run_when_params_hold_nan_then_refused_on_every_backend(registry: 
     with pytest.raises(RegistryError, match="cannot be stored as JSON"):
         registry.start_run(kind="hyperopt", correlation_id="c", params={"buy": {"x": float("nan")}})
     assert registry.list_runs() == []
+
+
+def test_start_and_finish_when_original_times_given_then_stored_in_utc(registry: Registry) -> None:
+    """Imported runs keep their own times (converted to UTC); naive times are refused."""
+    from datetime import datetime, timedelta, timezone
+
+    paris = timezone(timedelta(hours=1))
+    naive = datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)  # the mistake under test
+    run_id = registry.start_run(
+        kind="backtest", correlation_id="c", started_utc=datetime(2026, 1, 1, 13, 0, tzinfo=paris)
+    )
+    registry.finish_run(
+        run_id,
+        status="succeeded",
+        exit_code=0,
+        finished_utc=datetime(2026, 1, 1, 12, 5, tzinfo=UTC),
+    )
+    run = registry.get_run(run_id)
+    assert run is not None
+    assert run.started_utc == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert run.duration_s == 300.0
+    with pytest.raises(RegistryError, match="started_utc must be timezone-aware"):
+        registry.start_run(kind="other", correlation_id="c", started_utc=naive)
+    other = registry.start_run(kind="other", correlation_id="c")
+    with pytest.raises(RegistryError, match="finished_utc must be timezone-aware"):
+        registry.finish_run(other, status="failed", exit_code=1, finished_utc=naive)
