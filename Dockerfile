@@ -10,6 +10,7 @@ COPY --chown=ftuser:ftuser app /opt/tradingbot/app
 RUN pip install --user --no-cache-dir --no-deps /opt/tradingbot \
     && pip install --user --no-cache-dir \
         prometheus-client==0.26.0 \
+        "psycopg[binary]==3.3.9" \
         pydantic-settings==2.16.3 \
         python-dotenv==1.2.4
 

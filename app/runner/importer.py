@@ -8,6 +8,7 @@ file already in the registry (recorded by the runner or an earlier import) is sk
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,15 +91,10 @@ def _import_hyperopt(
     run_id = registry.start_run(
         kind="hyperopt", correlation_id=correlation, strategy=result.strategy, started_utc=when
     )
-    registry.add_metrics(
-        run_id,
-        {
-            "epochs": float(result.epochs),
-            "best_epoch": float(result.best_epoch),
-            "best_loss": result.best_loss,
-            **result.best_metrics,
-        },
-    )
+    metrics = {"epochs": float(result.epochs), "best_epoch": float(result.best_epoch)}
+    if math.isfinite(result.best_loss):  # the registry refuses NaN; leave it out
+        metrics["best_loss"] = result.best_loss
+    registry.add_metrics(run_id, metrics | result.best_metrics)
     registry.finish_run(
         run_id,
         status="succeeded",

@@ -8,6 +8,7 @@ new files that belong to its strategy and started after it did.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,12 +102,10 @@ def _hyperopt(plan: RunPlan) -> Ingested | None:
         result = read_hyperopt(path)
         if wanted and result.strategy != wanted[0]:
             continue
-        metrics = {
-            "epochs": float(result.epochs),
-            "best_epoch": float(result.best_epoch),
-            "best_loss": result.best_loss,
-            **result.best_metrics,
-        }
+        metrics = {"epochs": float(result.epochs), "best_epoch": float(result.best_epoch)}
+        if math.isfinite(result.best_loss):  # the registry refuses NaN; leave it out
+            metrics["best_loss"] = result.best_loss
+        metrics |= result.best_metrics
         return Ingested(metrics, path, None, result.best_params)
     return None
 

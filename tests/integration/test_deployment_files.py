@@ -187,7 +187,8 @@ def test_dockerfile_when_read_then_adds_exactly_what_freqtrade_lacks_at_our_pins
     provided = _requirement_names("freqtrade", set())
     missing = {n: v for n, v in _pins().items() if n.replace("_", "-") not in provided}
     missing.pop("freqtrade", None)
-    docker_pins = dict(re.findall(r"([A-Za-z0-9_.-]+)==([0-9][^\s\\]*)", DOCKERFILE.read_text()))
+    pattern = r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([0-9][^\s\\\"]*)"
+    docker_pins = dict(re.findall(pattern, DOCKERFILE.read_text()))
 
     assert missing
     for name, version in missing.items():

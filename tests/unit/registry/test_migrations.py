@@ -14,7 +14,7 @@ from sqlalchemy import inspect, text
 from app.errors import RegistryError
 from app.registry import Registry
 from app.registry.engine import create_registry_engine, parse_url
-from app.registry.migrate import alembic_config, head_revision
+from app.registry.migrate import HEAD_REVISION, alembic_config, head_revision
 from app.registry.models import Base
 
 TABLES = {"runs", "metrics", "incidents", "param_sets", "alembic_version"}
@@ -33,7 +33,7 @@ def test_registry_when_first_used_then_migrated_to_head(registry: Registry) -> N
     registry.list_runs()
     with registry.engine.connect() as conn:
         revision = MigrationContext.configure(conn).get_current_revision()
-    assert revision == head_revision() == "0001_initial"
+    assert revision == head_revision() == HEAD_REVISION == "0001_initial"
 
 
 def test_upgrade_when_called_twice_then_idempotent(registry: Registry) -> None:
