@@ -133,6 +133,22 @@ class _ConfigureOnFirstUse(logging.Handler):
                 handler.handle(record)
 
 
+class _SafeFileHandler(logging.handlers.WatchedFileHandler):
+    """A file handler whose failures never reach the caller.
+
+    The stdlib's WatchedFileHandler re-opens a rotated file *outside* its error handling,
+    so a deleted log folder would raise inside the guard's refusal path. A log line that
+    cannot be written is reported on stderr (``handleError``) and dropped instead.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record; on any error report it and carry on."""
+        try:
+            super().emit(record)
+        except Exception:  # noqa: BLE001  # logging must never break the caller
+            self.handleError(record)
+
+
 _configure_lock = threading.Lock()
 _configured = False
 
@@ -159,7 +175,7 @@ def configure_logging(
         if log_file is not None:
             try:
                 log_file.parent.mkdir(parents=True, exist_ok=True)
-                handlers.append(logging.handlers.WatchedFileHandler(log_file, encoding="utf-8"))
+                handlers.append(_SafeFileHandler(log_file, encoding="utf-8"))
             except OSError as exc:
                 sys.stderr.write(
                     f"Warning: cannot write guard log {log_file} ({exc}); logging to stderr only\n"

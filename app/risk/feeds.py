@@ -14,6 +14,7 @@ Nothing here is a rule: these classes only read. Prices are always the close of 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 from freqtrade.persistence import LocalTrade, Trade
 
-from app.risk.snapshot import Candle, utc_midnight
+from app.risk.snapshot import Candle, DayClock, utc_midnight
 
 # -- TRADES -----------------------------------------------------------------------------
 
@@ -42,7 +43,7 @@ class TradeFeed(Protocol):
         ...
 
     def version(self) -> tuple[int, int, int]:
-        """Changes whenever trades opened or closed (cache key for the snapshot)."""
+        """(run, closed count, open count): changes whenever trades opened or closed."""
         ...
 
 
@@ -52,6 +53,7 @@ class BacktestTradeFeed:
     def __init__(self) -> None:
         self._closed: list[Any] | None = None
         self._seen = 0
+        self._clock = DayClock()
         self._day: datetime | None = None
         self._runs = 0
         self.realised_today = 0.0
@@ -75,7 +77,7 @@ class BacktestTradeFeed:
             self._runs += 1
             self.loss_streak = 0
             self.last_loss_at = None
-        day = utc_midnight(now)
+        day = self._clock.day(now)
         if day != self._day:
             self._day = day
             self.realised_today = 0.0
@@ -92,6 +94,20 @@ class BacktestTradeFeed:
                     self.loss_streak = 0
             self._seen = len(closed)
         return new_run
+
+    def idle(self, now: datetime) -> bool:
+        """True when nothing happened since the last refresh: no trade closed or open, same
+        run and same UTC day (the cheapest possible check, run on every candle)."""
+        closed: list[Any] = LocalTrade.bt_trades
+        start, end = self._clock.start, self._clock.end
+        return (
+            closed is self._closed
+            and len(closed) == self._seen
+            and not LocalTrade.bt_open_open_trade_count
+            and start is not None
+            and end is not None
+            and start <= now < end
+        )
 
     def open_trades(self) -> Sequence[Any]:
         """The backtest's open trades (Freqtrade's own list: do not modify)."""
@@ -155,8 +171,12 @@ class PriceFeed(Protocol):
         """None when there is no candle."""
         ...
 
-    def last_close(self, pair: str, now: datetime) -> float | None:
-        """Only the close (cheaper; used to value open trades)."""
+    def last_closes(self, pairs: Sequence[str], now: datetime) -> list[float] | None:
+        """The last closes of several pairs (to value open trades); None if one is missing."""
+        ...
+
+    def reset(self) -> None:
+        """A new run starts (backtests: forget per-run caches)."""
         ...
 
 
@@ -167,8 +187,8 @@ def unrealised_pnl(trade: Any, rate: float) -> float:  # a Freqtrade trade
     plain floats (about 20x cheaper: this runs for every open trade on every snapshot);
     margin trades (interest) use Freqtrade's own method.
     """
-    mode = str(trade.trading_mode or "spot")
-    if mode not in ("spot", "futures"):
+    mode = trade.trading_mode or "spot"
+    if mode not in ("spot", "futures"):  # TradingMode is a StrEnum: compares as text
         return float(trade.calculate_profit(rate).profit_abs)
     close_value = trade.amount * rate
     fees = close_value * (trade.fee_close or 0.0)
@@ -184,66 +204,85 @@ def unrealised_pnl(trade: Any, rate: float) -> float:  # a Freqtrade trade
 
 
 # Per-process cache (hyperopt workers keep it across epochs): key -> (dates ns, closes).
-_ARRAYS: dict[tuple[str, ...], tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
+_SERIES: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
 
 
 class BacktestPriceFeed:
-    """Closes from the candles the backtest loaded (``DataProvider.historic_ohlcv``)."""
+    """Closes from the candles the backtest loaded (``DataProvider.historic_ohlcv``).
+
+    Kept as plain lists searched with :func:`bisect.bisect_right`: cheaper per lookup than
+    numpy calls, which matters because open trades are valued on every candle.
+    """
 
     def __init__(self, dp: Any, timeframe: str, timeframe_sec: int) -> None:
         # dp is Freqtrade's DataProvider (untyped for mypy)
         self.dp = dp
         self.timeframe = timeframe
         self.timeframe_ns = timeframe_sec * 1_000_000_000
-        self._pairs: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
+        self._pairs: dict[str, tuple[list[int], list[float]]] = {}
+        self._now: datetime | None = None
+        self._target = 0
 
     def __getstate__(self) -> dict[str, Any]:
-        """Hyperopt workers rebuild the arrays from their own per-process cache."""
+        """Hyperopt workers rebuild the series from their own per-process cache."""
         state = self.__dict__.copy()
         state["_pairs"] = {}
         return state
 
-    def _arrays(self, pair: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        arrays = self._pairs.get(pair)
-        if arrays is None:
-            arrays = self._pairs[pair] = self._load(pair)
-        return arrays
+    def _series(self, pair: str) -> tuple[list[int], list[float]]:
+        series = self._pairs.get(pair)
+        if series is None:
+            series = self._pairs[pair] = self._load(pair)
+        return series
 
-    def _load(self, pair: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        config = self.dp._config  # the provider's own config: datadir, timerange
-        key = (
-            str(config.get("datadir")),
-            pair,
-            self.timeframe,
-            str(config.get("candle_type_def")),
-            str(config.get("timerange")),
-        )
-        arrays = _ARRAYS.get(key)
-        if arrays is None:
-            frame = self.dp.historic_ohlcv(pair, self.timeframe)
-            dates = frame["date"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-            arrays = (dates, frame["close"].to_numpy(dtype=np.float64))
-            _ARRAYS[key] = arrays
-        return arrays
+    def _load(self, pair: str) -> tuple[list[int], list[float]]:
+        config = self.dp._config  # the provider's own config
+        # The backtest put its analysed frames in the provider's cache before its loop
+        # started (private to Freqtrade, hence the fallback that reads the files again).
+        cached = getattr(self.dp, "_DataProvider__cached_pairs", None)
+        hit = cached.get((pair, self.timeframe, config.get("candle_type_def"))) if cached else None
+        frame = hit[0] if hit else self.dp.historic_ohlcv(pair, self.timeframe)
+        dates = frame["date"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        key = (pair, self.timeframe, str(len(dates)), str(dates[0] if len(dates) else 0))
+        series = _SERIES.get(key)
+        if series is None or (len(dates) and series[0][-1] != int(dates[-1])):
+            series = (dates.tolist(), frame["close"].to_numpy(dtype=np.float64).tolist())
+            _SERIES[key] = series
+        return series
 
-    def _index(self, dates: np.ndarray[Any, Any], now: datetime) -> int:
-        target = int(now.timestamp() * 1_000_000) * 1000 - self.timeframe_ns
-        return int(dates.searchsorted(target, side="right")) - 1
+    def reset(self) -> None:
+        """Forget the series of the last run (a new backtest may use other data)."""
+        self._pairs.clear()
+        self._now = None
+
+    def _index(self, dates: list[int], now: datetime) -> int:
+        if now != self._now:
+            self._now = now
+            self._target = int(now.timestamp() * 1_000_000) * 1000 - self.timeframe_ns
+        return bisect.bisect_right(dates, self._target) - 1
 
     def last_closed(self, pair: str, now: datetime) -> Candle | None:
         """The candle with the latest open time <= ``now - timeframe``."""
-        dates, closes = self._arrays(pair)
+        dates, closes = self._series(pair)
         index = self._index(dates, now)
         if index < 0:
             return None
-        moment = datetime.fromtimestamp(int(dates[index]) / 1e9, tz=UTC)
-        return Candle(date=moment, close=float(closes[index]))
+        moment = datetime.fromtimestamp(dates[index] / 1e9, tz=UTC)
+        return Candle(date=moment, close=closes[index])
 
-    def last_close(self, pair: str, now: datetime) -> float | None:
-        """Only the close of that candle."""
-        dates, closes = self._arrays(pair)
-        index = self._index(dates, now)
-        return None if index < 0 else float(closes[index])
+    def last_closes(self, pairs: Sequence[str], now: datetime) -> list[float] | None:
+        """The closes of those candles for several pairs, in one call (hot path)."""
+        if now != self._now:
+            self._now = now
+            self._target = int(now.timestamp() * 1_000_000) * 1000 - self.timeframe_ns
+        target, out = self._target, []
+        for pair in pairs:
+            dates, closes = self._pairs.get(pair) or self._series(pair)
+            index = bisect.bisect_right(dates, target) - 1
+            if index < 0:
+                return None
+            out.append(closes[index])
+        return out
 
 
 class LivePriceFeed:
@@ -268,7 +307,15 @@ class LivePriceFeed:
                 return Candle(date=moment, close=float(frame["close"].iat[position]))
         return None
 
-    def last_close(self, pair: str, now: datetime) -> float | None:
-        """Only the close of that candle."""
-        candle = self.last_closed(pair, now)
-        return None if candle is None else candle.close
+    def reset(self) -> None:
+        """Nothing to forget: live frames are read on every call."""
+
+    def last_closes(self, pairs: Sequence[str], now: datetime) -> list[float] | None:
+        """The last closes of several pairs; None if one is missing."""
+        out = []
+        for pair in pairs:
+            candle = self.last_closed(pair, now)
+            if candle is None:
+                return None
+            out.append(candle.close)
+        return out

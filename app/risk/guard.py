@@ -70,7 +70,7 @@ class Guard:
         self._latching = frozenset(r.name for r in self.rules if r.latches)
         self._latched: dict[str, Decision] = {}
         self.max_leverage = settings.max_leverage
-        live = mode is GuardMode.LIVE
+        live = self.live = mode is GuardMode.LIVE  # a bool: enum access is slow on hot paths
         self._log = get_logger("risk.guard")
         self._refusal_level = logging.WARNING if live else logging.DEBUG
         self._info_level = logging.DEBUG if mode is GuardMode.HYPEROPT else logging.INFO
@@ -94,7 +94,7 @@ class Guard:
         """Run the account-level rules (from ``bot_loop_start``): set the state, trip if due."""
         ctx = GuardContext(account)
         for rule in self._account_rules:
-            decision = self._latched_decision(rule, now) or rule.check(ctx, now)
+            decision = (self._latched and self._latched_decision(rule, now)) or rule.check(ctx, now)
             if not decision.allowed:
                 self._latch(rule, decision)
                 if decision.state is not None:
@@ -128,7 +128,9 @@ class Guard:
         try:
             ctx = GuardContext(account, entry)
             for rule in self._pre_candle:
-                decision = self._latched_decision(rule, now) or rule.check(ctx, now)
+                decision = (self._latched and self._latched_decision(rule, now)) or rule.check(
+                    ctx, now
+                )
                 if not decision.allowed:
                     self._latch(rule, decision)
                     return self._deny(decision, entry, now)
@@ -171,7 +173,7 @@ class Guard:
             metrics.STAKES_TRIMMED.inc()
             log_event(
                 self._log,
-                self._info_level if self.mode is GuardMode.LIVE else logging.DEBUG,
+                self._info_level if self.live else logging.DEBUG,
                 Event.STAKE_TRIMMED,
                 correlation_id=self.correlation_id,
                 pair=pair,
@@ -189,7 +191,7 @@ class Guard:
         if self.max_leverage is not None and requested > self.max_leverage:
             log_event(
                 self._log,
-                self._info_level if self.mode is GuardMode.LIVE else logging.DEBUG,
+                self._info_level if self.live else logging.DEBUG,
                 Event.LEVERAGE_CAPPED,
                 correlation_id=self.correlation_id,
                 pair=pair,
@@ -285,7 +287,7 @@ class Guard:
         # Live: every error with its traceback. Backtests: the first one, then only counts.
         first = self._errors_logged == 0
         self._errors_logged += 1
-        if self.mode is GuardMode.LIVE or first:
+        if self.live or first:
             log_event(
                 self._log,
                 logging.ERROR,
@@ -299,7 +301,7 @@ class Guard:
     def _records_incident(self, exc: BaseException | None) -> bool:
         # Live: every refusal (rate-limited per reason by the sink). Backtests: only the
         # first GUARD_ERROR of the process: simulated refusals are not operational events.
-        if self.mode is GuardMode.LIVE:
+        if self.live:
             return True
         return exc is not None and self._errors_logged == 1
 

@@ -41,7 +41,7 @@ from app.risk.feeds import (
 from app.risk.guard import Guard, GuardMode
 from app.risk.incidents import IncidentSink
 from app.risk.rules import DailyDrawdownRule, DailyLossCapRule, NearLiquidationRule
-from app.risk.snapshot import AccountSnapshot, EntryRequest, OpenPosition, utc_midnight
+from app.risk.snapshot import AccountSnapshot, DayClock, EntryRequest, OpenPosition
 from app.settings import RiskSettings, load_settings
 
 _log = get_logger("risk.runtime")
@@ -62,8 +62,7 @@ class _DayPeak:
         self.day: datetime | None = None
         self.peak: float | None = None
 
-    def observe(self, now: datetime, equity: float | None) -> float | None:
-        day = utc_midnight(now)
+    def observe(self, day: datetime, equity: float | None) -> float | None:
         if day != self.day:
             self.day, self.peak = day, None
         if equity is not None and (self.peak is None or equity > self.peak):
@@ -108,8 +107,19 @@ class GuardRuntime:
             isinstance(r, DailyLossCapRule | DailyDrawdownRule) for r in guard.rules
         )
         self.needs_liquidation = any(isinstance(r, NearLiquidationRule) for r in guard.rules)
+        self._equity_rules = tuple(
+            r for r in guard.rules if r.account_level and r.equity_floor(1.0, 1.0) is not None
+        )
         self._day_peak = _DayPeak()
+        self._clock = DayClock()
         self._pending: dict[str, _Pending] = {}
+        self._loop_key: tuple[Any, ...] | None = None
+        self._loop_until: datetime | None = None
+        self._equity_key: tuple[Any, ...] | None = None
+        self._unrealised_value: float | None = 0.0
+        self._idle = trades.idle if isinstance(trades, BacktestTradeFeed) else None
+        self._floor = float("inf")
+        self._floor_peak: float | None = None
         self._cache_key: tuple[Any, ...] | None = None
         self._cache: AccountSnapshot | None = None
         self._wallet_key: tuple[int, int, int] | None = None
@@ -176,41 +186,56 @@ class GuardRuntime:
         key = (now, self.trades.version())
         if key == self._cache_key and self._cache is not None:
             return self._cache
-        open_trades = self.trades.open_trades()
-        unrealised: float | None = 0.0
-        if self.needs_equity and open_trades:
-            unrealised = self._unrealised(open_trades, now)
-        wallet = self._wallet_value()
-        equity = None if unrealised is None else wallet + unrealised
-        account = AccountSnapshot.build(
-            taken_at=now,
-            breaker=self.guard.breaker.state(now),
-            wallet=wallet,
-            open_positions=[
-                OpenPosition(t.pair, float(t.stake_amount), bool(t.is_short), float(t.leverage))
-                for t in open_trades
-            ],
-            realised_today=self.trades.realised_today,
-            unrealised=unrealised,
-            day_peak_equity=self._day_peak.observe(now, equity),
-            loss_streak=self.trades.loss_streak,
-            last_loss_at=self.trades.last_loss_at,
-        )
+        account = self._build(now, with_positions=True)
         self._cache_key, self._cache = key, account
         return account
 
+    def _valuation(self, now: datetime) -> tuple[float, float | None]:
+        """(wallet, unrealised PnL) at ``now``; valued once per candle and trade set."""
+        key = (now, self.trades.version())
+        if key != self._equity_key:
+            open_trades = self.trades.open_trades()
+            unrealised: float | None = 0.0
+            if self.needs_equity and open_trades:
+                unrealised = self._unrealised(open_trades, now)
+            self._equity_key, self._unrealised_value = key, unrealised
+        return self._wallet_value(), self._unrealised_value
+
+    def _build(self, now: datetime, *, with_positions: bool) -> AccountSnapshot:
+        open_trades = self.trades.open_trades()
+        wallet, unrealised = self._valuation(now)
+        equity = None if unrealised is None else wallet + unrealised
+        day = self._clock.day(now)
+        positions = (
+            [
+                OpenPosition(t.pair, float(t.stake_amount), bool(t.is_short), float(t.leverage))
+                for t in open_trades
+            ]
+            if with_positions
+            else ()
+        )
+        return AccountSnapshot.build(
+            taken_at=now,
+            breaker=self.guard.breaker.state(now),
+            wallet=wallet,
+            open_positions=positions,
+            realised_today=self.trades.realised_today,
+            unrealised=unrealised,
+            day_peak_equity=self._day_peak.observe(day, equity),
+            loss_streak=self.trades.loss_streak,
+            last_loss_at=self.trades.last_loss_at,
+            day_start=day,
+        )
+
     def _unrealised(self, open_trades: Any, now: datetime) -> float | None:
-        total = 0.0
-        for trade in open_trades:
-            close = self.prices.last_close(trade.pair, now)
-            if close is None:
-                return None
-            total += unrealised_pnl(trade, close)
-        return total
+        closes = self.prices.last_closes([t.pair for t in open_trades], now)
+        if closes is None:
+            return None
+        return sum(map(unrealised_pnl, open_trades, closes))
 
     def _wallet_value(self) -> float:
         key = self.trades.version()
-        if self.guard.mode is GuardMode.LIVE or key != self._wallet_key:
+        if self.guard.live or key != self._wallet_key:
             self._wallet = float(self.strategy.wallets.get_total_stake_amount())
             self._wallet_key = key
         return self._wallet
@@ -223,9 +248,11 @@ class GuardRuntime:
             )
         self.guard.reset_counts()
         self.guard.breaker.reset()
+        self.prices.reset()
         self._day_peak.reset()
         self._pending.clear()
         self._cache_key, self._cache, self._wallet_key = None, None, None
+        self._loop_key, self._loop_until, self._equity_key = None, None, None
 
     def final_summary(self) -> None:
         """``guard_summary`` for the last backtest run of the process (atexit)."""
@@ -237,11 +264,58 @@ class GuardRuntime:
     # -- CALLBACKS --------------------------------------------------------------------------
 
     def on_loop(self, now: datetime) -> None:
-        """``bot_loop_start``: refresh the snapshot, set the risk state, trip if due."""
+        """``bot_loop_start``: refresh the snapshot, set the risk state, trip if due.
+
+        In backtests the rules are not re-run on a candle where nothing they depend on can
+        have changed (see :meth:`_quiet`); the day's equity peak is still sampled.
+        """
         try:
-            self.guard.evaluate_account(self.snapshot(now), now)
+            idle = self._idle
+            if (
+                idle is not None
+                and idle(now)
+                and (self._loop_until is None or now < self._loop_until)
+            ):
+                return  # backtest candle without any trade: nothing can have changed
+            if self.trades.refresh(now):
+                self._new_run()
+            if not self.guard.live and self._quiet(now):
+                return
+            decision = self.guard.evaluate_account(self._build(now, with_positions=False), now)
+            self._loop_until = None if decision.allowed else decision.until
         except Exception as exc:  # noqa: BLE001  # entries re-check with a fresh snapshot
             self.guard.report_error(exc, now, where="bot_loop_start")
+
+    def _quiet(self, now: datetime) -> bool:
+        """True when every account rule must decide as at the last evaluation.
+
+        That holds while no trade closed, the UTC day is the same, no refusal's ``until``
+        has come, and (with open trades) equity stayed above every equity-driven rule's
+        floor. Live and dry-run never skip: the breaker file can change any time.
+        """
+        day = self._clock.day(now)
+        # Opening a trade changes no account input but equity (checked below against the
+        # floors); closing one changes realised PnL and the streak: re-evaluate.
+        key = (self.trades.version()[:2], day)
+        changed = key != self._loop_key
+        if changed:
+            self._loop_key, self._floor_peak = key, None
+        pending = self._loop_until is not None and now >= self._loop_until
+        if not (self._equity_rules and self.trades.open_trades()):
+            return not changed and not pending
+        wallet, unrealised = self._valuation(now)
+        if unrealised is None:
+            return False
+        equity = wallet + unrealised
+        peak = self._day_peak.observe(day, equity) or equity
+        if changed or pending:
+            return False
+        if peak != self._floor_peak:  # floors move with the peak only (wallet is fixed here)
+            start = wallet - self.trades.realised_today
+            floors = [rule.equity_floor(start, peak) for rule in self._equity_rules]
+            self._floor = max(f for f in floors if f is not None)
+            self._floor_peak = peak
+        return equity > self._floor
 
     def stake(
         self,

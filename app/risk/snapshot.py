@@ -25,6 +25,24 @@ def utc_midnight(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+class DayClock:
+    """``utc_midnight`` with the current day cached (two comparisons per call)."""
+
+    __slots__ = ("end", "start")
+
+    def __init__(self) -> None:
+        self.start: datetime | None = None
+        self.end: datetime | None = None
+
+    def day(self, now: datetime) -> datetime:
+        """00:00 UTC of ``now``'s day."""
+        start, end = self.start, self.end
+        if start is None or end is None or not start <= now < end:
+            start = self.start = utc_midnight(now)
+            self.end = start + ONE_DAY
+        return start
+
+
 @dataclass(frozen=True, slots=True)
 class OpenPosition:
     """One open trade, reduced to what the rules need."""
@@ -78,6 +96,7 @@ class AccountSnapshot:
         day_peak_equity: float | None = None,
         loss_streak: int = 0,
         last_loss_at: datetime | None = None,
+        day_start: datetime | None = None,
     ) -> AccountSnapshot:
         """Create a snapshot, summing stakes per pair and in total."""
         positions = tuple(open_positions)
@@ -90,7 +109,7 @@ class AccountSnapshot:
             wallet=wallet,
             realised_today=realised_today,
             unrealised=unrealised,
-            day_start=utc_midnight(taken_at),
+            day_start=day_start or utc_midnight(taken_at),
             day_peak_equity=day_peak_equity,
             loss_streak=loss_streak,
             last_loss_at=last_loss_at,

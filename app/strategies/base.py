@@ -25,6 +25,7 @@ guard or in a hook, refuses the entry (``GUARD_ERROR``, ERROR log); a failing
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
@@ -128,7 +129,7 @@ class GuardedStrategy(IStrategy):  # type: ignore[misc]  # IStrategy is untyped 
                 leverage=leverage,
             )
         except Exception as exc:  # noqa: BLE001  # fail closed: Freqtrade would use the stake
-            runtime.guard.fail(exc, current_time, pair=pair, where="custom_stake_amount")
+            _report(runtime, exc, current_time, pair, "custom_stake_amount")
             return 0.0
 
     def confirm_trade_entry(  # noqa: PLR0917  # Freqtrade's callback signature
@@ -171,7 +172,7 @@ class GuardedStrategy(IStrategy):  # type: ignore[misc]  # IStrategy is untyped 
                 )
             )
         except Exception as exc:  # noqa: BLE001  # fail closed: Freqtrade would allow the entry
-            runtime.guard.fail(exc, current_time, pair=pair, where="confirm_trade_entry")
+            _report(runtime, exc, current_time, pair, "confirm_trade_entry")
             return False
 
     def leverage(  # noqa: PLR0917  # Freqtrade's callback signature
@@ -208,7 +209,8 @@ class GuardedStrategy(IStrategy):  # type: ignore[misc]  # IStrategy is untyped 
             )
         except Exception as exc:  # noqa: BLE001  # leverage 1 is the safe answer
             if runtime is not None:
-                runtime.guard.report_error(exc, current_time, where="leverage")
+                with contextlib.suppress(Exception):  # see _report
+                    runtime.guard.report_error(exc, current_time, where="leverage")
             return 1.0
 
     # -- HOOKS FOR SUBCLASSES ---------------------------------------------------------------
@@ -266,6 +268,13 @@ class GuardedStrategy(IStrategy):  # type: ignore[misc]  # IStrategy is untyped 
     ) -> float:
         """Your ``leverage``; the guard caps it at RISK_MAX_LEVERAGE (default 1.0)."""
         return 1.0
+
+
+def _report(runtime: GuardRuntime, exc: Exception, now: datetime, pair: str, where: str) -> None:
+    """Record a GUARD_ERROR refusal. If even that fails (say the log cannot be written),
+    the entry is still refused: the caller returns its refusal whatever happens here."""
+    with contextlib.suppress(Exception):
+        runtime.guard.fail(exc, now, pair=pair, where=where)
 
 
 def _not_started(pair: str, where: str, refusal: _T) -> _T:

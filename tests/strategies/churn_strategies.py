@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import talib.abstract as ta
-from freqtrade.strategy import IStrategy
+from freqtrade.strategy import IntParameter, IStrategy
 from pandas import DataFrame
 
 from app.risk.decision import Decision
@@ -36,14 +36,16 @@ class ChurnLogic:
     use_exit_signal = False
     startup_candle_count = 20
 
+    # Hyperopt space for the epochs/s benchmark; the default gives the tests' trade lists.
+    ema_period = IntParameter(5, 20, default=10, space="buy", optimize=True)
+
     def populate_indicators(self, dataframe: DataFrame, metadata: dict[str, Any]) -> DataFrame:
-        dataframe["ema"] = ta.EMA(dataframe["close"], timeperiod=10)
-        return dataframe
+        columns = {f"ema_{n}": ta.EMA(dataframe["close"], timeperiod=n) for n in range(5, 21)}
+        return dataframe.assign(**columns)
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict[str, Any]) -> DataFrame:
-        cross = (dataframe["close"] > dataframe["ema"]) & (
-            dataframe["close"].shift(1) <= dataframe["ema"].shift(1)
-        )
+        ema = dataframe[f"ema_{self.ema_period.value}"]
+        cross = (dataframe["close"] > ema) & (dataframe["close"].shift(1) <= ema.shift(1))
         dataframe.loc[cross & (dataframe["volume"] > 0), ["enter_long", "enter_tag"]] = (1, "x")
         return dataframe
 

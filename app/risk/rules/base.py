@@ -39,6 +39,14 @@ class Rule(ABC):
     def check(self, ctx: GuardContext, now: datetime) -> Decision:
         """Allow or refuse. Pure: no I/O, no clock; ``now`` is UTC-aware."""
 
+    def equity_floor(self, day_start_equity: float, day_peak_equity: float) -> float | None:
+        """For equity-driven rules: the equity at or below which ``check`` may refuse.
+
+        Lets the guard skip re-evaluating the account on a candle where only prices moved
+        and equity stayed above every floor. None: the rule does not depend on equity.
+        """
+        return None
+
 
 def pct(ratio: float) -> str:
     """``0.1234`` -> ``'12.34 %'`` for details."""

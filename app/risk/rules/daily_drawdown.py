@@ -32,6 +32,10 @@ class DailyDrawdownRule(Rule):
             return None
         return cls(settings.max_daily_drawdown_pct)
 
+    def equity_floor(self, day_start_equity: float, day_peak_equity: float) -> float:
+        """(P - E) / P >= limit  <=>  E <= P x (1 - limit), P at least the day start equity."""
+        return max(day_peak_equity, day_start_equity) * (1 - self.max_ratio)
+
     def check(self, ctx: GuardContext, now: datetime) -> Decision:
         """Refuse and ask for a breaker trip when the drawdown reaches the limit."""
         account = ctx.account

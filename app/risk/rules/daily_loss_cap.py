@@ -35,6 +35,10 @@ class DailyLossCapRule(Rule):
             return None
         return cls(settings.daily_loss_cap_pct)
 
+    def equity_floor(self, day_start_equity: float, day_peak_equity: float) -> float:
+        """-(R + U) >= cap x S with S = W - R and equity E = W + U  <=>  E <= S x (1 - cap)."""
+        return day_start_equity * (1 - self.cap_ratio)
+
     def check(self, ctx: GuardContext, now: datetime) -> Decision:
         """Refuse until next 00:00 UTC when loss >= cap x day start equity."""
         account = ctx.account

@@ -158,7 +158,8 @@ def test_backtest_prices_when_asked_then_last_closed_candle_only(shared_data: Pa
     assert candle is not None
     assert candle.date == moment - timedelta(minutes=5)
     assert candle.close == candles["close"].iloc[99]
-    assert feed.last_close("ETH/BTC", moment) == candle.close
+    assert feed.last_closes(["ETH/BTC", "ETH/BTC"], moment) == [candle.close] * 2
+    assert feed.last_closes(["ETH/BTC"], candles["date"].iloc[0].to_pydatetime()) is None
     assert feed.last_closed("ETH/BTC", candles["date"].iloc[0].to_pydatetime()) is None
 
 
@@ -181,6 +182,8 @@ def test_live_prices_when_last_row_still_open_then_previous_row() -> None:
     assert closed is not None
     assert (closed.close, forming.close if forming else None) == (2.0, 1.0)
     assert feed.last_closed("LTC/BTC", start) is None
+    assert feed.last_closes(["ETH/BTC"], start + timedelta(minutes=10)) == [2.0]
+    assert feed.last_closes(["ETH/BTC", "LTC/BTC"], start + timedelta(minutes=10)) is None
 
 
 @pytest.mark.parametrize("is_short", [False, True])

@@ -94,3 +94,24 @@ def test_runbook_when_read_then_every_message_name_documented() -> None:
     """docs/RUNBOOK.md documents every Event name."""
     runbook = (REPO_ROOT / "docs" / "RUNBOOK.md").read_text(encoding="utf-8")
     assert sorted(e.value for e in Event if f"`{e.value}`" not in runbook) == []
+
+
+def test_log_when_file_folder_deleted_then_no_exception(tmp_path: Path) -> None:
+    """A line that cannot be written never raises into the guard; logging resumes later."""
+    from app.logs import configure_logging, reset_logging
+
+    folder = tmp_path / "logs"
+    configure_logging(log_file=folder / "risk.jsonl", to_stderr=False)
+    try:
+        log_event(get_logger("risk.test"), logging.WARNING, Event.ENTRY_REFUSED, pair="A/B")
+        (folder / "risk.jsonl").unlink()
+        folder.rmdir()
+        logging.raiseExceptions = False  # keep the test output quiet; still must not raise
+        log_event(get_logger("risk.test"), logging.WARNING, Event.ENTRY_REFUSED, pair="lost")
+        folder.mkdir()
+        log_event(get_logger("risk.test"), logging.WARNING, Event.ENTRY_REFUSED, pair="C/D")
+    finally:
+        logging.raiseExceptions = True
+        reset_logging()
+    lines = [json.loads(line) for line in (folder / "risk.jsonl").read_text().splitlines()]
+    assert [line["pair"] for line in lines] == ["C/D"]  # recovered once the folder is back

@@ -271,3 +271,19 @@ def test_strategy_when_pickled_like_hyperopt_then_copy_still_guards() -> None:
     assert copy.guard_runtime is not None
     assert _confirm(copy) is False
     assert copy.guard_runtime.guard.refusals == {"GUARD_ERROR": 1}
+
+
+@pytest.mark.usefixtures("env")
+def test_confirm_when_even_error_reporting_fails_then_still_refused() -> None:
+    """If recording the GUARD_ERROR itself raises, the entry is refused all the same."""
+    strategy = _start(GuardedChurnStrategy)
+    runtime = strategy.guard_runtime
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise OSError("disk full")
+
+    runtime.confirm = broken
+    runtime.stake = broken
+    runtime.guard.fail = broken
+    assert _confirm(strategy) is False
+    assert _stake(strategy, 0.05) == 0.0
