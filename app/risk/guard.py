@@ -7,8 +7,9 @@ log: the guard fails closed, never open.
 
 Modes: ``live`` (live and dry-run) logs each refusal at WARNING and writes incidents;
 ``backtest`` and ``hyperopt`` log refusals at DEBUG, write no refusal incidents (they are
-simulated decisions, not operational events; a ``GUARD_ERROR`` still gets one incident
-per process) and count refusals per reason for the ``guard_summary`` line.
+simulated decisions, not operational events; the first ``GUARD_ERROR`` of a process still
+gets an ERROR line with its traceback and an incident) and count refusals per reason for
+the ``guard_summary`` line.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from app.risk.rules import PositionSizeRule, Rule, build_rules
 from app.risk.snapshot import AccountSnapshot, Candle, EntryRequest, GuardContext
 from app.risk.state import RiskStateTracker
 from app.settings import RiskSettings
+
+# GUARD_ERRORs seen by this process (module state: not copied into hyperopt workers).
+_PROCESS_ERRORS = [0]
 
 
 class GuardMode(StrEnum):
@@ -81,7 +85,6 @@ class Guard:
         )
         self.refusals: Counter[str] = Counter()
         self.allowed = 0
-        self._errors_logged = 0
 
     @property
     def needs_candle(self) -> bool:
@@ -284,9 +287,10 @@ class Guard:
 
     def _log_error(self, exc: BaseException, fields: dict[str, Any], now: datetime) -> None:
         metrics.GUARD_ERRORS.inc()
-        # Live: every error with its traceback. Backtests: the first one, then only counts.
-        first = self._errors_logged == 0
-        self._errors_logged += 1
+        # Live: every error with its traceback. Backtests and hyperopt: the first one of the
+        # process (each hyperopt epoch runs on a fresh copy of the guard), then only counts.
+        first = _PROCESS_ERRORS[0] == 0
+        _PROCESS_ERRORS[0] += 1
         if self.live or first:
             log_event(
                 self._log,
@@ -303,7 +307,7 @@ class Guard:
         # first GUARD_ERROR of the process: simulated refusals are not operational events.
         if self.live:
             return True
-        return exc is not None and self._errors_logged == 1
+        return exc is not None and _PROCESS_ERRORS[0] == 1
 
     def _trip(self, decision: Decision, now: datetime) -> None:
         simulated = self.breaker.simulated
@@ -370,3 +374,8 @@ class Guard:
         self.refusals.clear()
         self.allowed = 0
         self._latched.clear()
+
+
+def reset_process_errors() -> None:
+    """Forget the GUARD_ERRORs this process has seen (tests start each case afresh)."""
+    _PROCESS_ERRORS[0] = 0

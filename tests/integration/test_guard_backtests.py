@@ -176,3 +176,23 @@ def test_runner_when_breaker_active_then_refused_blocked_and_incident(
     assert "CIRCUIT_BREAKER" in refusal[0]
     assert "incident-123" in refusal[0]
     assert not list((project / "user_data" / "backtest_results").glob("*.zip"))
+
+
+def test_hyperopt_when_guard_raises_in_worker_processes_then_no_epoch_trades(
+    shared_data: Path, project: Path
+) -> None:
+    """The guard travels to hyperopt's worker processes (-j 2) and still fails closed there."""
+    args = ["freqtrade", "--offline", "hyperopt", "-c", "user_data/configs/config.backtest.json"]
+    args += ["--strategy-path", str(REPO_ROOT / "tests" / "strategies")]
+    args += ["--strategy", "ExplodingGuardStrategy", "--datadir", str(shared_data)]
+    args += ["--epochs", "3", "-j", "2", "--spaces", "buy", "--random-state", "3"]
+    args += ["--hyperopt-loss", "SharpeHyperOptLossDaily", "--pairs", *SHARED_PAIRS]
+
+    result = run_cli(args, project)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    (results,) = (project / "user_data" / "hyperopt_results").glob("*.fthypt")
+    epochs = [json.loads(line) for line in results.read_text().splitlines()]
+    assert len(epochs) == 3
+    assert [e["results_metrics"]["total_trades"] for e in epochs] == [0, 0, 0]
+    assert log_lines(project, "guard_error")  # logged from the workers

@@ -24,8 +24,12 @@ from app.settings import RiskSettings
 from app.strategies import GuardedStrategy
 
 
-class ChurnLogic:
-    """Indicators and signals shared by the strategies below."""
+class ChurnLogic(IStrategy):
+    """Indicators and signals shared by the strategies below.
+
+    An ``IStrategy`` itself (not a plain mixin): hyperopt registers every base class's module
+    for pickling by value, and a mixin on ``object`` would drag in ``builtins``.
+    """
 
     INTERFACE_VERSION = 3
     timeframe = "5m"
@@ -53,7 +57,7 @@ class ChurnLogic:
         return dataframe
 
 
-class ChurnStrategy(ChurnLogic, IStrategy):
+class ChurnStrategy(ChurnLogic):
     """Unguarded."""
 
 

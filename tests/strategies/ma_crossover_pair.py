@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 from freqtrade.strategy import IStrategy
 
 from app.strategies import GuardedStrategy
@@ -24,6 +25,8 @@ assert _spec.loader is not None
 _module = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = _module
 _spec.loader.exec_module(_module)
+# Hyperopt workers cannot import that module by name: send its objects by value.
+cloudpickle.register_pickle_by_value(_module)
 
 _BODY: dict[str, Any] = {
     key: value

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app.logs import configure_logging, reset_logging
+from app.risk.guard import reset_process_errors
 
 LogReader = Callable[[], list[dict[str, Any]]]
 
@@ -28,3 +29,9 @@ def risk_log(tmp_path: Path) -> Iterator[LogReader]:
 
     yield read
     reset_logging()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_error_budget() -> None:
+    """Each test sees the first GUARD_ERROR of its 'process' logged in full."""
+    reset_process_errors()
