@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.demo",
     "app.registry.cli",
     "app.runner.registry_cli",
+    "app.sweep.cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]
