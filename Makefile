@@ -48,5 +48,8 @@ data: $(VENV)/.installed
 benchmarks: $(VENV)/.installed-dev
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+strategies-report: $(VENV)/.installed
+	$(BIN)/tradingbot report strategies
+
 clean-venv:
 	rm -rf $(VENV)

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.registry.cli",
     "app.runner.registry_cli",
     "app.sweep.cli",
+    "app.sweep.report_cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]
