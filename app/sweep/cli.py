@@ -135,7 +135,7 @@ def _run(args: argparse.Namespace) -> int:
 
     raise_on_signals()
     settings = get_settings()
-    sweep = Sweep(request_from(args), settings, Registry.from_settings(settings))
+    sweep = Sweep(request_from(args), settings, lambda: Registry.from_settings(settings))
     # The bar draws on a copy of stderr: while runs go on, fds 1 and 2 go to sweep.log.
     with os.fdopen(os.dup(2), "w", buffering=1) as terminal:
         try:

@@ -19,7 +19,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -112,14 +112,14 @@ class Sweep:
         self,
         request: SweepRequest,
         settings: RiskSettings,
-        registry: Registry,
+        registry: Registry | Callable[[], Registry],
         *,
         environ: Mapping[str, str] | None = None,
         now: datetime | None = None,
     ) -> None:
         self.request = request
         self.settings = settings
-        self.registry = registry
+        self._registry = registry
         self.started = now or datetime.now(UTC)
         self.sweep_id = new_sweep_id(self.started)
         self.environ = {**(os.environ if environ is None else environ)}
@@ -161,6 +161,13 @@ class Sweep:
         if req.min_oos_trades < 0:
             raise ConfigError(f"--min-oos-trades {req.min_oos_trades} must be >= 0")
 
+    @property
+    def registry(self) -> Registry:
+        """The registry, opened on first use: refused input creates no database."""
+        if not isinstance(self._registry, Registry):
+            self._registry = self._registry()
+        return self._registry
+
     # -- RUNNING ---------------------------------------------------------------------------
 
     def run(self, progress: Progress | None = None, *, capture_output: bool = True) -> SweepResult:
@@ -199,7 +206,7 @@ class Sweep:
                 continue
             label = f"{source.name} fold {fold.index}/{len(self.folds)}"
             bar.step(f"{label}: hyperopt {item.train_timerange}")
-            item.hyperopt = self._run(self._hyperopt_args(source, train_dir, item))
+            item.hyperopt = self._run(self.hyperopt_args(source, train_dir, item))
             bar.advance()
             if not item.hyperopt.succeeded:
                 stopped = True
@@ -211,7 +218,7 @@ class Sweep:
                 bar.advance()
                 continue
             bar.step(f"{label}: out-of-sample backtest {item.test_timerange}")
-            item.backtest = self._run(self._backtest_args(source, fold_dir, item))
+            item.backtest = self._run(self.backtest_args(source, fold_dir, item))
             bar.advance()
             stopped = not item.backtest.succeeded
         outcome.verdict = self._verdict(source, outcome.folds)
@@ -290,7 +297,8 @@ class Sweep:
             argv += ["--pairs", *req.pairs]
         return argv
 
-    def _hyperopt_args(self, source: StrategySource, folder: Path, item: FoldResult) -> list[str]:
+    def hyperopt_args(self, source: StrategySource, folder: Path, item: FoldResult) -> list[str]:
+        """Freqtrade's arguments for the fold's hyperopt (strategy loaded from ``folder``)."""
         req = self.request
         argv = self._common_args("hyperopt")
         argv += ["--strategy", source.name, "--strategy-path", str(folder)]
@@ -303,7 +311,8 @@ class Sweep:
             argv.append("--enable-protections")
         return argv
 
-    def _backtest_args(self, source: StrategySource, folder: Path, item: FoldResult) -> list[str]:
+    def backtest_args(self, source: StrategySource, folder: Path, item: FoldResult) -> list[str]:
+        """Freqtrade's arguments for the fold's out-of-sample backtest (from ``folder``)."""
         argv = self._common_args("backtesting")
         argv += ["--strategy", source.name, "--strategy-path", str(folder)]
         argv += ["--timerange", item.test_timerange]
