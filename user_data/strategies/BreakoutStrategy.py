@@ -175,15 +175,18 @@ class BreakoutStrategy(GuardedStrategy):
         Called by Freqtrade for every open trade on every candle (in backtests with the
         candle's high as ``current_rate``). The ATR is the *signal* candle's, the last
         closed candle before the entry, so the stop uses only data known when the trade
-        opened and stays fixed for the trade's life; Freqtrade never lowers a stop, the
-        hard ``stoploss`` still caps the loss, and the channel-low exit does the trailing.
+        opened and stays fixed for the trade's life; it is never below the hard
+        ``stoploss``, and the channel-low exit does the trailing.
         No network. When the signal candle's ATR is unknown it returns None and the
         current stop stays.
         """
         atr = self._signal_atr(pair, trade.open_date_utc)
         if atr is None:
             return None
-        stop_rate = trade.open_rate - self.sell_atr_multiple.value * atr
+        # Freqtrade also calls this right after the entry fills (``after_fill``) and then
+        # accepts a stop *below* the current one, so the hard stoploss is enforced here too.
+        hard_stop = trade.open_rate * (1 + self.stoploss)
+        stop_rate = max(trade.open_rate - self.sell_atr_multiple.value * atr, hard_stop)
         return stoploss_from_absolute(
             stop_rate, current_rate, is_short=trade.is_short, leverage=trade.leverage
         )
