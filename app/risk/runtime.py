@@ -357,8 +357,14 @@ class GuardRuntime:
         )
 
     def _liquidation_price(self, entry: EntryRequest, amount: float) -> float | None:
-        # The dry-run formula works from cached leverage tiers: no network in this callback.
+        """The liquidation price the new position would have, as Freqtrade estimates it.
+
+        The dry-run formula works from cached leverage tiers (no network in this callback).
+        Its inputs follow Freqtrade's ``update_liquidation_prices``: isolated margin is the
+        position's own stake; cross margin is the whole collateral and every open trade.
+        """
         exchange = self.strategy.dp._exchange  # the provider's exchange; no public accessor
+        cross = str(self.strategy.config.get("margin_mode", "")) == "cross"
         price = exchange.dry_run_liquidation_price(
             pair=entry.pair,
             open_rate=entry.rate,
@@ -366,7 +372,7 @@ class GuardRuntime:
             amount=amount,
             stake_amount=entry.stake,
             leverage=entry.leverage,
-            wallet_balance=self._wallet_value(),
-            open_trades=list(self.trades.open_trades()),
+            wallet_balance=self.strategy.wallets.get_collateral() if cross else entry.stake,
+            open_trades=list(self.trades.open_trades()) if cross else [],
         )
         return None if price is None else float(price)

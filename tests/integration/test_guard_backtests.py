@@ -196,3 +196,49 @@ def test_hyperopt_when_guard_raises_in_worker_processes_then_no_epoch_trades(
     assert len(epochs) == 3
     assert [e["results_metrics"]["total_trades"] for e in epochs] == [0, 0, 0]
     assert log_lines(project, "guard_error")  # logged from the workers
+
+
+FUTURES_CONFIG = {
+    "dry_run": True,
+    "dry_run_wallet": 1000,
+    "trading_mode": "futures",
+    "margin_mode": "isolated",
+    "stake_currency": "USDT",
+    "stake_amount": 50,
+    "tradable_balance_ratio": 0.99,
+    "max_open_trades": 3,
+    "timeframe": "5m",
+    "entry_pricing": {"price_side": "same", "use_order_book": True, "order_book_top": 1},
+    "exit_pricing": {"price_side": "same", "use_order_book": True, "order_book_top": 1},
+    "exchange": {"name": "binance", "key": "", "secret": "", "pair_whitelist": ["XRP/USDT:USDT"]},
+    "pairlists": [{"method": "StaticPairList"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "refused"),
+    [({"RISK_NEAR_LIQ_BUFFER_MULTIPLIER": "4"}, True), ({"RISK_MAX_LEVERAGE": "2"}, False)],
+)
+def test_futures_backtest_when_leveraged_then_liquidation_buffer_and_cap_apply(
+    shared_data: Path, project: Path, env: dict[str, str], refused: bool
+) -> None:
+    """5x with a 6 % price stop: liquidation (~20 % away) is inside a 4-stop buffer, so every
+    entry is refused; with RISK_MAX_LEVERAGE=2 the trades run at 2x instead."""
+    config = project / "user_data" / "configs" / "config.futures.json"
+    config.write_text(json.dumps(FUTURES_CONFIG))
+    args = ["freqtrade", "--offline", "backtesting", "-c", str(config)]
+    args += ["--strategy-path", str(REPO_ROOT / "tests" / "strategies")]
+    args += ["--strategy", "LeveragedChurnStrategy", "--datadir", str(shared_data)]
+
+    result = run_cli(args, project, env=env)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    trades = trades_of(project)
+    (summary,) = log_lines(project, "guard_summary")
+    if refused:
+        assert trades == []
+        assert summary["refusals"] == {"NEAR_LIQUIDATION": summary["refused"]}
+        assert summary["refused"] > 50
+    else:
+        assert len(trades) >= 5
+        assert {t["leverage"] for t in trades} == {2.0}

@@ -94,3 +94,12 @@ class ExplodingGuardStrategy(ChurnLogic, GuardedStrategy):
             run_id=old.run_id,
             rules=(*old.rules, _ExplodingRule()),
         )
+
+
+class LeveragedChurnStrategy(ChurnLogic, GuardedStrategy):
+    """Futures: asks for 5x leverage with a wide stop (30 % of the leveraged position)."""
+
+    stoploss = -0.3
+
+    def propose_leverage(self, **kwargs: Any) -> float:
+        return 5.0
