@@ -25,8 +25,11 @@ below Freqtrade's own ``MAX_LOSS`` of 100000 for runs under ``--min-trades``):
   to backtest this strategy again, so hyperopt must not prefer it.
 
 Every unpenalised loss is below 10000 (``|p| <= 1`` and ``d_eff <= 1``), so any run that
-respects both limits beats any run that does not. If *no* epoch respects them, the best
-epoch is still a penalised one: check its loss (``>= 20000``) before promoting it.
+respects both limits beats any run that does not. Freqtrade itself only calls an epoch
+"best" when its loss is below 100: penalised epochs, and losing ones whose loss times
+drawdown is large (e.g. -10 % with a 10 % drawdown), never are, and when no epoch is,
+Freqtrade says "No good result found". The runner still records the lowest-loss epoch
+(``best_loss`` in the registry): check it (``>= 20000`` = penalised) before promoting.
 """
 
 from __future__ import annotations
