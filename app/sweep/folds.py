@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from app.errors import ConfigError
 
 MIN_TEST_CANDLES = 12
-_FORMATS = ("%Y%m%dT%H%M%S", "%Y%m%dT%H%M", "%Y%m%d")
+# By length: strptime alone would read "T1230" with %H%M%S as 12:03:00.
+_FORMATS = {8: "%Y%m%d", 13: "%Y%m%dT%H%M", 15: "%Y%m%dT%H%M%S"}
 _TIMEFRAME_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -72,11 +73,12 @@ def timeframe_seconds(timeframe: str) -> int:
 
 
 def _parse_moment(text: str, whole: str) -> datetime:
-    for fmt in _FORMATS:
+    fmt = _FORMATS.get(len(text))
+    if fmt is not None:
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=UTC)
         except ValueError:
-            continue
+            pass
     raise ConfigError(
         f"--timerange {whole!r}: {text!r} is not a date; use YYYYMMDD or YYYYMMDDTHHMM on both "
         "sides, e.g. 20180110-20180130"
