@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 import pytest
 
 from app.results import read_backtest
-from tests.helpers import REPO_ROOT, SHARED_PAIRS, make_project, run_cli
+from tests.helpers import API_ENV, REPO_ROOT, SHARED_PAIRS, clean_env, make_project, run_cli
 
 pytestmark = pytest.mark.freqtrade
 
@@ -242,3 +245,92 @@ def test_futures_backtest_when_leveraged_then_liquidation_buffer_and_cap_apply(
     else:
         assert len(trades) >= 5
         assert {t["leverage"] for t in trades} == {2.0}
+
+
+def _wait_for_line(
+    project: Path, proc: subprocess.Popen[bytes], match: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    path = project / "user_data" / "logs" / "risk.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists():
+            for line in path.read_text().splitlines():
+                record = json.loads(line)
+                if match(record):
+                    return record
+        time.sleep(0.5)
+    pytest.fail(
+        f"no matching guard log line; tail: {path.read_text()[-2000:] if path.exists() else ''}"
+    )
+
+
+def test_dry_run_when_breaker_toggled_then_bot_halts_and_resumes(
+    shared_data: Path, project: Path
+) -> None:
+    """A dry-run bot (started with RISK_ALLOW_WHEN_CB=1) reads the real breaker file each
+    loop: HALTED while it is active, ACTIVE again once a person disables it."""
+    breaker = [sys.executable, str(REPO_ROOT / "scripts" / "circuit_breaker.py")]
+    env = clean_env({**API_ENV, "RISK_ALLOW_WHEN_CB": "1"})
+    subprocess.run(
+        [*breaker, "enable", "--reason", "maintenance"],
+        cwd=project,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    overlay = project / "user_data" / "configs" / "offline-btc.json"
+    overlay.write_text(
+        json.dumps(
+            {
+                "stake_currency": "BTC",
+                "stake_amount": 0.05,
+                "dry_run_wallet": 1,
+                "exchange": {"pair_whitelist": ["ETH/BTC", "LTC/BTC"]},
+                "api_server": {"enabled": False},
+                "internals": {"process_throttle_secs": 1},
+            }
+        )
+    )
+    args = ["-m", "app", "freqtrade", "--offline", "--offline-datadir", str(shared_data)]
+    args += [
+        "trade",
+        "--dry-run",
+        "-c",
+        "user_data/configs/config.testnet.json",
+        "-c",
+        str(overlay),
+    ]
+    args += ["--strategy-path", str(REPO_ROOT / "tests" / "strategies")]
+    args += ["--strategy", "GuardedChurnStrategy"]
+    with (project / "bot.log").open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, *args], cwd=project, env=env, stdout=out, stderr=out
+        )
+        try:
+            halted = _wait_for_line(
+                project,
+                proc,
+                lambda r: r["message"] == "risk_state_changed" and r["new"] == "HALTED",
+            )
+            subprocess.run(
+                [*breaker, "disable", "--reason", "done"],
+                cwd=project,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            resumed = _wait_for_line(
+                project,
+                proc,
+                lambda r: r["message"] == "risk_state_changed" and r["old"] == "HALTED",
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+
+    assert halted["reason"] == "CIRCUIT_BREAKER"
+    assert "maintenance" in halted["detail"]
+    assert resumed["new"] == "ACTIVE"
+    (started,) = log_lines(project, "guard_started")
+    assert started["mode"] == "live"
+    assert [r["level"] for r in log_lines(project, "circuit_breaker_override")] == ["WARNING"]
