@@ -38,6 +38,7 @@ from pandas import DataFrame, concat
 from app.strategies import GuardedStrategy
 
 ATR_PERIOD = 14
+_CANDLE_NS: dict[str, int] = {}  # timeframe -> candle length in ns (parsed once)
 VOLUME_MEAN = 48  # 4 h of 5m candles
 
 
@@ -139,10 +140,11 @@ class BreakoutStrategy(GuardedStrategy):
             f"lower_{n}": _previous(talib.MIN(low, timeperiod=n)) for n in self.sell_channel.range
         }
         columns["atr"] = talib.ATR(high, low, close, timeperiod=ATR_PERIOD)
-        dates = dataframe["date"].dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-        self._atr_by_pair[metadata["pair"]] = (dates.astype(np.int64), columns["atr"])
+        # .values of UTC dates is naive UTC datetime64 (any unit): as int64 nanoseconds.
+        dates = dataframe["date"].values.astype("datetime64[ns]", copy=False).view(np.int64)
+        self._atr_by_pair[metadata["pair"]] = (dates, columns["atr"])
         columns["volume_mean"] = _previous(talib.SMA(volume, timeperiod=VOLUME_MEAN))
-        return concat([dataframe, DataFrame(columns, index=dataframe.index)], axis=1)
+        return _with_columns(dataframe, columns)
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         upper = dataframe[f"upper_{self.buy_channel.value}"]
@@ -187,6 +189,8 @@ class BreakoutStrategy(GuardedStrategy):
         # accepts a stop *below* the current one, so the hard stoploss is enforced here too.
         hard_stop = trade.open_rate * (1 + self.stoploss)
         stop_rate = max(trade.open_rate - self.sell_atr_multiple.value * atr, hard_stop)
+        if not after_fill and trade.stop_loss and trade.stop_loss >= stop_rate:
+            return None  # already in place: spare Freqtrade re-rounding the same stop
         return stoploss_from_absolute(
             stop_rate, current_rate, is_short=trade.is_short, leverage=trade.leverage
         )
@@ -201,7 +205,9 @@ class BreakoutStrategy(GuardedStrategy):
         if series is None:
             return None
         dates, atr = series
-        candle_ns = timeframe_to_seconds(self.timeframe) * 1_000_000_000
+        candle_ns = _CANDLE_NS.get(self.timeframe) or _CANDLE_NS.setdefault(
+            self.timeframe, timeframe_to_seconds(self.timeframe) * 1_000_000_000
+        )
         opened_ns = int(open_date.timestamp()) * 1_000_000_000
         wanted = opened_ns - opened_ns % candle_ns - candle_ns
         index = int(np.searchsorted(dates, wanted))
@@ -222,3 +228,13 @@ def _previous(values: np.ndarray) -> np.ndarray:
     out[0] = np.nan
     out[1:] = values[:-1]
     return out
+
+
+def _with_columns(dataframe: DataFrame, columns: dict[str, np.ndarray]) -> DataFrame:
+    """``dataframe`` plus ``columns`` in one step, without copying the arrays.
+
+    (One ``concat`` instead of a column-by-column insert; ``copy=False`` keeps TA-Lib's
+    arrays as they are instead of stacking them into a new block.)
+    """
+    new = DataFrame(columns, index=dataframe.index, copy=False)
+    return concat([dataframe, new], axis=1)

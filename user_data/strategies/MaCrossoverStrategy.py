@@ -107,7 +107,7 @@ class MaCrossoverStrategy(GuardedStrategy):
             columns[f"sma_{p}"] = sma
             columns[f"sma_{p}_rising"] = _rising(sma, SLOPE_CANDLES)
         columns["adx"] = talib.ADX(high, low, close, timeperiod=ADX_PERIOD)
-        return concat([dataframe, DataFrame(columns, index=dataframe.index)], axis=1)
+        return _with_columns(dataframe, columns)
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         fast = dataframe[f"ema_{self.buy_fast.value}"]
@@ -138,3 +138,13 @@ def _rising(values: np.ndarray, lag: int) -> np.ndarray:
     out = np.zeros_like(values)
     out[lag:] = values[lag:] > values[:-lag]
     return out
+
+
+def _with_columns(dataframe: DataFrame, columns: dict[str, np.ndarray]) -> DataFrame:
+    """``dataframe`` plus ``columns`` in one step, without copying the arrays.
+
+    (One ``concat`` instead of a column-by-column insert; ``copy=False`` keeps TA-Lib's
+    arrays as they are instead of stacking them into a new block.)
+    """
+    new = DataFrame(columns, index=dataframe.index, copy=False)
+    return concat([dataframe, new], axis=1)
