@@ -3,7 +3,7 @@
 Idea: enter when a fast EMA crosses above a slow EMA while the close is above a long
 trend SMA that is itself rising, and ADX says the market is trending at all. Exit when
 an (independently tuned) fast EMA crosses back below its slow EMA. ROI, a hard
-stoploss and an optional trailing stop bound each trade.
+stoploss and a trailing stop (1 % once 2 % up) bound each trade.
 
 When it fails: in sideways, choppy markets the averages cross back and forth and every
 crossover pays two fees and a small loss ("whipsaw"); the ADX and rising-trend filters
