@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -32,6 +33,7 @@ from app.registry import Registry
 from app.risk.slots import SlotManager
 from app.runner.ftargs import parse_invocation
 from app.runner.ftconfig import resolve
+from app.runner.process import Interrupted
 from app.runner.runner import GuardedRunner
 from app.settings import RiskSettings
 from app.sweep import folds as folding
@@ -40,6 +42,8 @@ from app.sweep.model import FoldResult, RunOutcome, StrategyResult, SweepResult,
 from app.sweep.workspace import StrategySource, Workspace, locate
 
 _log = get_logger("sweep")
+# A run that did not succeed with one of these codes was stopped by SIGINT/SIGTERM.
+_INTERRUPTED_CODES = frozenset({0, 128 + signal.SIGINT, 128 + signal.SIGTERM})
 DEFAULT_CONFIG = Path("user_data/configs/config.backtest.json")
 DEFAULT_LOSS = "RiskAwareHyperOptLoss"
 
@@ -242,9 +246,14 @@ class Sweep:
             return verdict
         from app.registry.params import ParamPromoter
 
-        promotion = ParamPromoter(self.registry, self.request.strategy_path).promote(
-            verdict.candidate_run_id, strategy=source.name
-        )
+        try:
+            promotion = ParamPromoter(self.registry, self.request.strategy_path).promote(
+                verdict.candidate_run_id, strategy=source.name
+            )
+        except TradingBotError as exc:  # the other strategies' results still count
+            _log.warning("sweep_promotion_failed", extra={**fields, "error": str(exc)})
+            reasons = (*verdict.reasons, f"promotion failed: {exc}")
+            return Verdict(True, reasons, verdict.candidate_run_id)
         _log.info("sweep_promoted", extra={**fields, "run_id": verdict.candidate_run_id})
         return Verdict(True, verdict.reasons, verdict.candidate_run_id, True, str(promotion.file))
 
@@ -263,8 +272,14 @@ class Sweep:
             sys.stderr.write(f"Error: {exc}\n")  # into sweep.log, beside Freqtrade's output
             return RunOutcome(runner.last_run_id, exc.exit_code, error=str(exc))
         run_id = runner.last_run_id
-        metrics = self.registry.run_metrics(run_id) if run_id and code == 0 else {}
-        return RunOutcome(run_id, code, metrics)
+        run = self.registry.get_run(run_id) if run_id else None
+        if run is not None and run.status == "succeeded":
+            return RunOutcome(run_id, code, self.registry.run_metrics(run.run_id))
+        if code in _INTERRUPTED_CODES:
+            # The runner forwarded Ctrl-C/SIGTERM to Freqtrade (which may then exit 0) and
+            # recorded the run as failed: the user wants the whole sweep to stop.
+            raise Interrupted(signal.SIGINT)
+        return RunOutcome(run_id, code or 1, error=f"run ended with status {run and run.status}")
 
     def _wait_for_slot(self) -> None:
         """Wait (up to ``slot_wait_sec``) while other runs hold every backtest slot.

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import SHARED_PAIRS, make_project, run_cli
+from tests.helpers import SHARED_PAIRS, clean_env, make_project, run_cli
 
 pytestmark = pytest.mark.freqtrade
 
@@ -142,3 +145,28 @@ def test_sweep_when_run_then_every_run_carries_the_sweep_id_as_correlation_id(
     project, _, summary = sweep
 
     assert {run["correlation_id"] for run in _runs(project).values()} == {summary["sweep_id"]}
+
+
+def test_sweep_when_interrupted_during_a_run_then_stops_with_130_and_runs_nothing_more(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C reaches Freqtrade through the runner; the sweep then stops instead of going on."""
+    project = make_project(tmp_path)
+    args = [sys.executable, "-m", "app", "sweep", "--strategies", STRATEGY, "--folds", "2"]
+    args += ["--timerange", "20180111-20180129", "--epochs", "200", "-j", "1"]
+    args += ["--datadir", str(shared_data), "--pairs", *SHARED_PAIRS]
+    proc = subprocess.Popen(
+        args, cwd=project, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    db = project / "user_data" / "registry" / "strategies_registry.sqlite"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (db.exists() and _runs(project)):
+        time.sleep(0.5)  # wait until the first hyperopt is recorded (Freqtrade is starting)
+    time.sleep(8)  # let Freqtrade get into its epochs
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+
+    assert proc.returncode == 130, stderr[-2000:]
+    assert b"Interrupted" in stderr
+    runs = list(_runs(project).values())
+    assert [(r["kind"], r["status"]) for r in runs] == [("hyperopt", "failed")]
