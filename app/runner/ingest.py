@@ -79,7 +79,7 @@ def _new_files(plan: RunPlan, suffix: str) -> list[Path]:
 
 
 def _backtest(plan: RunPlan) -> Ingested | None:
-    wanted = plan.inv.strategies
+    wanted = plan.strategies
     for path in reversed(_new_files(plan, ".zip")):
         meta = read_backtest_meta(path)
         if meta and not set(wanted) <= set(meta):
@@ -97,7 +97,7 @@ def _backtest(plan: RunPlan) -> Ingested | None:
 
 
 def _hyperopt(plan: RunPlan) -> Ingested | None:
-    wanted = plan.inv.strategies
+    wanted = plan.strategies
     for path in reversed(_new_files(plan, ".fthypt")):
         result = read_hyperopt(path)
         if wanted and result.strategy != wanted[0]:

@@ -28,6 +28,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from app.errors import DataError
+from app.logs import CORRELATION_ID_ENV
 from app.registry import Registry
 from app.risk.gates import RunRefused, RunRequest, run_gates
 from app.runner import ingest
@@ -59,8 +60,17 @@ class RunPlan:
     started: float = 0.0
 
     @property
+    def strategies(self) -> list[str]:
+        """The strategies this run uses: from the arguments, else from the config."""
+        if self.inv.strategies:
+            return list(self.inv.strategies)
+        configured = self.cfg.data.get("strategy") if self.cfg is not None else None
+        return [str(configured)] if configured else []
+
+    @property
     def strategy(self) -> str | None:
-        return ",".join(self.inv.strategies) or None
+        """The strategy, or the comma-joined list of a --strategy-list run."""
+        return ",".join(self.strategies) or None
 
 
 def new_correlation_id() -> str:
@@ -70,7 +80,9 @@ def new_correlation_id() -> str:
 def make_plan(inv: Invocation, environ: Mapping[str, str]) -> RunPlan:
     """Resolve the config and decide the runner's own additions to the command line."""
     cfg = resolve(inv, environ) if inv.accepts_config else None
-    plan = RunPlan(inv, cfg, inv.kind(cfg.dry_run if cfg else True), new_correlation_id())
+    # A caller that ties several runs together (a sweep) passes its id in the environment.
+    correlation = environ.get(CORRELATION_ID_ENV) or new_correlation_id()
+    plan = RunPlan(inv, cfg, inv.kind(cfg.dry_run if cfg else True), correlation)
     if cfg is None:
         return plan
     if not inv.configs:
@@ -117,10 +129,10 @@ def fingerprint_inputs(plan: RunPlan) -> dict[str, object]:
         pairs=ingest.pairs_in(cfg) or cfg.whitelist,
         config_path=",".join(str(p) for p in cfg.files),
     )
-    if len(inv.strategies) == 1:
+    if len(plan.strategies) == 1:
         search = [p for p in (inv.strategy_path, cfg.data.get("strategy_path")) if p]
         search_dirs = [Path(str(p)) for p in search] + [cfg.user_data_dir / "strategies"]
-        path = find_strategy_file(inv.strategies[0], search_dirs)
+        path = find_strategy_file(plan.strategies[0], search_dirs)
         if path is not None:
             fields["strategy_hash"] = strategy_hash(path)
             fields["params"] = ingest.param_file(path)
@@ -264,8 +276,12 @@ class GuardedRunner:
             if outcome.interrupted
             else f"exited with code {outcome.returncode}"
         )
-        self._fail(plan, run_id, outcome.returncode, reason)
-        return outcome.returncode
+        code = outcome.returncode
+        if outcome.interrupted and code == 0:
+            # Freqtrade may exit 0 after Ctrl-C; an interrupted run must not look successful.
+            code = 128 + (outcome.signal_received or 2)
+        self._fail(plan, run_id, code, reason)
+        return code
 
     def _fail(self, plan: RunPlan, run_id: str, code: int, reason: str) -> None:
         self.registry.finish_run(run_id, status="failed", exit_code=code)
