@@ -1,7 +1,7 @@
 """The Freqtrade child, started before the runner has decided whether it may run.
 
 Importing Freqtrade costs seconds. The runner therefore starts this interpreter
-first (``python -m app.runner.freqtrade_child <command> <fd>``): it imports what
+first (``python -m app.runner.freqtrade_child <command> <fd> <runner pid>``): it imports what
 the command needs while the runner, in parallel, reads the configuration, records
 the run and asks the gates. Then the runner writes one JSON line to the pipe ``fd``:
 
@@ -40,8 +40,27 @@ def preload(command: str) -> None:
             continue
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGTERM this process when the runner dies, even by SIGKILL.
+
+    The child runs in its own process group (signals reach it through the runner), so
+    without this a killed runner would leave Freqtrade running unsupervised.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the runner died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main() -> int:
     command, fd = sys.argv[1], int(sys.argv[2])
+    die_with_parent(int(sys.argv[3]))
     preload(command)
     with os.fdopen(fd, "r") as orders:
         line = orders.readline()

@@ -100,7 +100,14 @@ class FreqtradeChild:
         read_fd, self._orders = os.pipe()
         try:
             self._proc: subprocess.Popen[bytes] = subprocess.Popen(
-                [sys.executable, "-m", "app.runner.freqtrade_child", command, str(read_fd)],
+                [
+                    sys.executable,
+                    "-m",
+                    "app.runner.freqtrade_child",
+                    command,
+                    str(read_fd),
+                    str(os.getpid()),
+                ],
                 env=dict(env),
                 pass_fds=(read_fd,),
                 process_group=0,

@@ -48,13 +48,17 @@ def test_backtest_when_interrupted_then_failed_incident_and_slot_released(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not list(running.glob("*.lock")):
-        time.sleep(0.05)
-    slot_taken = bool(list(running.glob("*.lock")))
-    time.sleep(1.0)  # Freqtrade is importing or loading data now
-    proc.send_signal(signum)
-    _, stderr = proc.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(running.glob("*.lock")):
+            time.sleep(0.05)
+        slot_taken = bool(list(running.glob("*.lock")))
+        time.sleep(1.0)  # Freqtrade is importing or loading data now
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
     assert slot_taken
     assert proc.returncode != 0
@@ -65,3 +69,37 @@ def test_backtest_when_interrupted_then_failed_incident_and_slot_released(
         incidents = [d for (d,) in conn.execute("select description from incidents")]
     assert status == "failed", stderr[-2000:]
     assert any(f"interrupted by signal {int(signum)}" in d for d in incidents), incidents
+
+
+def test_runner_when_killed_then_freqtrade_child_does_not_outlive_it(
+    shared_data: Path, project: Path
+) -> None:
+    """SIGKILL of the runner (no cleanup possible) still ends its Freqtrade child."""
+    import psutil
+
+    args = ["-m", "app", "freqtrade", "--offline", "backtesting"]
+    args += ["-c", "user_data/configs/config.backtest.json", "--strategy", "MaCrossoverStrategy"]
+    args += ["--datadir", str(shared_data)]
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=project,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        runner = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 30
+        children: list[psutil.Process] = []
+        while time.monotonic() < deadline and not children:
+            children = runner.children()
+            time.sleep(0.05)
+        assert children, "the runner started no Freqtrade child"
+        proc.kill()
+        proc.wait(timeout=30)
+        _, alive = psutil.wait_procs(children, timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+    assert alive == []

@@ -161,13 +161,17 @@ def test_sweep_when_interrupted_during_a_run_then_stops_with_130_and_runs_nothin
     proc = subprocess.Popen(
         args, cwd=project, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    db = project / "user_data" / "registry" / "strategies_registry.sqlite"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (db.exists() and _recorded(project)):
-        time.sleep(0.5)  # wait until the first hyperopt is recorded (Freqtrade is starting)
-    time.sleep(8)  # let Freqtrade get into its epochs
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
+    try:
+        db = project / "user_data" / "registry" / "strategies_registry.sqlite"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (db.exists() and _recorded(project)):
+            time.sleep(0.5)  # wait until the first hyperopt is recorded (Freqtrade is starting)
+        time.sleep(8)  # let Freqtrade get into its epochs
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
     assert proc.returncode == 130, stderr[-2000:]
     assert b"Interrupted" in stderr
