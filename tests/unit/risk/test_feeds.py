@@ -186,15 +186,15 @@ def test_live_prices_when_last_row_still_open_then_previous_row() -> None:
     assert feed.last_closes(["ETH/BTC", "LTC/BTC"], start + timedelta(minutes=10)) is None
 
 
-@pytest.mark.parametrize("is_short", [False, True])
-@pytest.mark.parametrize("mode", ["spot", "futures", "margin"])
+@pytest.mark.parametrize(
+    ("mode", "is_short"),
+    [("spot", False), ("futures", False), ("futures", True), ("margin", False), ("margin", True)],
+)
 @pytest.mark.parametrize("rate", [0.04, 0.05, 0.0613])
 def test_unrealised_pnl_when_compared_then_equals_freqtrade_calculate_profit(
     is_short: bool, mode: str, rate: float
 ) -> None:
     """The fast float valuation matches Freqtrade's own (fees and funding included)."""
-    if is_short and mode == "spot":
-        pytest.skip("spot cannot be short")
     trade = LocalTrade(
         pair="XRP/USDT:USDT" if mode == "futures" else "ETH/BTC",
         stake_amount=10.0,
