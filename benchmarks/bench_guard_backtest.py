@@ -228,10 +228,17 @@ def main() -> int:
             project = workdir / "project"
             shutil.copytree(REPO_ROOT / "user_data" / "configs", project / "user_data/configs")
             print(f"\n{MA_PAIR[0]} vs {MA_PAIR[1]} through the CLI:")
-            walls = {n: cli(["backtesting", *common_args(n)], project) for n in MA_PAIR}
+            for name in MA_PAIR:  # warm the page cache and .pyc files; not counted
+                cli(["backtesting", *common_args(name)], project)
+            walls: dict[str, list[float]] = {n: [] for n in MA_PAIR}
+            for _ in range(args.repeats):  # alternating, so drift hits both alike
+                for name in MA_PAIR:
+                    walls[name].append(cli(["backtesting", *common_args(name)], project))
+            plain, guarded = (statistics.median(walls[n]) for n in MA_PAIR)
             print(
-                f"  backtest end to end: plain {walls[MA_PAIR[0]]:6.2f} s  guarded "
-                f"{walls[MA_PAIR[1]]:6.2f} s  ratio {walls[MA_PAIR[1]] / walls[MA_PAIR[0]]:5.3f}"
+                f"  backtest end to end (median of {args.repeats}, alternating): plain "
+                f"{plain:6.2f} s  guarded {guarded:6.2f} s  ratio {guarded / plain:5.3f}"
+                "   target <= 1.03"
             )
             hyperopt_rates(MA_PAIR, tuple(args.epochs), project)
     finally:
