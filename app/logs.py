@@ -71,6 +71,7 @@ class Event(StrEnum):
     # incidents
     INCIDENT_LOGGED = "incident_logged"
     INCIDENT_FAILED = "incident_failed"
+    INCIDENTS_UNWRITTEN = "incidents_unwritten"
 
 
 class JsonFormatter(logging.Formatter):

@@ -145,7 +145,13 @@ class GuardRuntime:
             settings,
             mode=mode,
             breaker=breaker,
-            incidents=IncidentSink(settings, correlation_id=correlation_id, run_id=run_id),
+            incidents=IncidentSink(
+                settings,
+                correlation_id=correlation_id,
+                run_id=run_id,
+                # A bot's loop never waits for the registry; backtests stay deterministic.
+                background=mode is GuardMode.LIVE,
+            ),
             correlation_id=correlation_id,
             run_id=run_id,
         )

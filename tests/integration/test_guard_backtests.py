@@ -334,3 +334,16 @@ def test_dry_run_when_breaker_toggled_then_bot_halts_and_resumes(
     (started,) = log_lines(project, "guard_started")
     assert started["mode"] == "live"
     assert [r["level"] for r in log_lines(project, "circuit_breaker_override")] == ["WARNING"]
+    # While halted the bot kept proposing entries; each refusal reason became an incident,
+    # written by the guard's background writer and drained before the bot exited.
+    refused = [r for r in log_lines(project, "entry_refused") if r["reason"] == "CIRCUIT_BREAKER"]
+    assert refused
+    registry = project / "user_data" / "registry" / "strategies_registry.sqlite"
+    with sqlite3.connect(registry) as conn:
+        (run_id,) = conn.execute("SELECT run_id FROM runs WHERE kind = 'dry_run'").fetchone()
+        rows = conn.execute(
+            "SELECT severity, run_id FROM incidents WHERE description LIKE 'entry refused%'"
+        ).fetchall()
+    assert rows
+    assert {(severity, rid) for severity, rid in rows} == {("warning", run_id)}
+    assert not log_lines(project, "incidents_unwritten")

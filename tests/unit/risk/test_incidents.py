@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
+import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 from app.registry import Registry
 from app.risk.incidents import IncidentSink
+from tests.helpers import REPO_ROOT
 from tests.unit.risk.builders import NOW, settings
 from tests.unit.risk.conftest import LogReader
 
@@ -70,3 +75,122 @@ def test_sink_when_pickled_then_registry_dropped_and_reopened(tmp_path: Path) ->
     copy = pickle.loads(pickle.dumps(sink))
     assert copy._recorder is None
     assert copy.report("B", severity="info", description="second", now=NOW)
+
+
+class _BlockedRecorder:
+    """A registry stand-in whose writes wait until the test releases them."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.written: list[str] = []
+
+    def log_incident(self, *, severity: str, description: str, **_: object) -> str:
+        self.entered.set()
+        assert self.release.wait(timeout=60), "the test never released the write"
+        self.written.append(f"{severity}:{description}")
+        return f"incident_{len(self.written)}"
+
+
+def _background(recorder: _BlockedRecorder, **env: str) -> IncidentSink:
+    return IncidentSink(
+        settings(**env),
+        correlation_id="cid-1",
+        run_id="run-1",
+        recorder=recorder,
+        background=True,
+    )
+
+
+def test_background_when_registry_blocks_then_report_returns_and_write_follows() -> None:
+    """A live bot's callback never waits for the registry; the writes come in order."""
+    recorder = _BlockedRecorder()
+    sink = _background(recorder)
+
+    assert sink.report("A", severity="warning", description="first", now=NOW) is None
+    assert recorder.entered.wait(timeout=60)  # the writer is stuck inside the registry ...
+    assert sink.report("B", severity="critical", description="second", now=NOW) is None
+    assert sink.pending() == 2  # ... and the callbacks went on regardless
+    assert recorder.written == []
+
+    recorder.release.set()
+    assert sink.flush(timeout=60)
+    assert sink.pending() == 0
+    assert recorder.written == ["warning:first", "critical:second"]
+
+
+def test_background_when_flush_times_out_then_false_and_nothing_lost() -> None:
+    """flush() gives up after its timeout; the queue is kept and written later."""
+    recorder = _BlockedRecorder()
+    sink = _background(recorder)
+    sink.report("A", severity="warning", description="a", now=NOW)
+    assert recorder.entered.wait(timeout=60)
+
+    assert sink.flush(timeout=0.01) is False
+
+    recorder.release.set()
+    assert sink.flush(timeout=60)
+    assert recorder.written == ["warning:a"]
+
+
+def test_background_when_rate_limited_then_window_still_applies() -> None:
+    """Queueing changes when incidents are written, not which."""
+    recorder = _BlockedRecorder()
+    recorder.release.set()
+    sink = _background(recorder, incident_rate_limit_sec="60")
+    for _ in range(3):
+        sink.report("A", severity="warning", description="a", now=NOW)
+    sink.report("A", severity="warning", description="a", now=NOW + timedelta(seconds=60))
+    assert sink.flush(timeout=60)
+    assert recorder.written == [
+        "warning:a",
+        "warning:a (2 more like this were not recorded separately)",
+    ]
+
+
+def test_background_when_pickled_then_copy_has_its_own_writer(tmp_path: Path) -> None:
+    """The writer thread and queue stay behind; the copy writes to the real registry."""
+    db = tmp_path / "reg.sqlite"
+    sink = IncidentSink(
+        settings(db_path=str(db)), correlation_id="cid-1", run_id=None, background=True
+    )
+    sink.report("A", severity="info", description="original", now=NOW)
+    copy = pickle.loads(pickle.dumps(sink))
+    copy.report("B", severity="info", description="copy", now=NOW)
+    assert sink.flush(timeout=60)
+    assert copy.flush(timeout=60)
+    records = Registry(f"sqlite:///{db}").list_incidents()
+    assert sorted(r.description for r in records) == ["copy", "original"]
+
+
+EXIT_SCRIPT = """
+import sys
+from app.risk.incidents import IncidentSink
+from app.settings import load_settings
+from tests.unit.risk.builders import NOW
+
+sink = IncidentSink(load_settings(), correlation_id="cid-exit", run_id=None, background=True)
+for key in ("A", "B", "C"):
+    sink.report(key, severity="warning", description=f"refused {key}", now=NOW)
+sys.exit(0)  # no flush: the atexit handler must drain the queue
+"""
+
+
+def test_background_when_process_exits_then_queue_drained_into_registry(tmp_path: Path) -> None:
+    """A real process that exits right after queueing still records every incident."""
+    db = tmp_path / "reg.sqlite"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISK_")}
+    env |= {"RISK_DB_PATH": str(db), "RISK_STATE_DIR": str(tmp_path / "state")}
+    result = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    records = Registry(f"sqlite:///{db}").list_incidents()
+    assert sorted(r.description for r in records) == ["refused A", "refused B", "refused C"]
+    assert {r.correlation_id for r in records} == {"cid-exit"}
