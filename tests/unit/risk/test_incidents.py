@@ -1,4 +1,4 @@
-"""Incidents from the guard (app/risk/incidents.py): rate limit, failures, pickling."""
+"""Incidents from the guard (app/risk/incidents.py): rate limit, failures, background writer."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from app.registry import Registry
+from app.risk import incidents
 from app.risk.incidents import IncidentSink
 from tests.helpers import REPO_ROOT
 from tests.unit.risk.builders import NOW, settings
@@ -194,3 +197,24 @@ def test_background_when_process_exits_then_queue_drained_into_registry(tmp_path
     records = Registry(f"sqlite:///{db}").list_incidents()
     assert sorted(r.description for r in records) == ["refused A", "refused B", "refused C"]
     assert {r.correlation_id for r in records} == {"cid-exit"}
+
+
+def test_background_when_exit_drain_times_out_then_unwritten_named(
+    risk_log: LogReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry that stays blocked at shutdown: the leftovers are named in one ERROR."""
+    monkeypatch.setattr(incidents, "FLUSH_AT_EXIT_SEC", 0.01)
+    recorder = _BlockedRecorder()
+    sink = _background(recorder)
+    sink.report("A", severity="warning", description="stuck", now=NOW)
+    assert recorder.entered.wait(timeout=60)
+    sink.report("B", severity="warning", description="queued", now=NOW)
+
+    sink._flush_at_exit()
+
+    (line,) = [r for r in risk_log() if r["message"] == "incidents_unwritten"]
+    assert line["level"] == "ERROR"
+    assert line["count"] == 2
+    assert line["descriptions"] == ["queued"]
+    recorder.release.set()
+    assert sink.flush(timeout=60)
