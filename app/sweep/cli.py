@@ -17,7 +17,7 @@ id per sweep). The strategy's own parameter file is never touched: runs use copi
 <user_data>/hyperopt_results/sweeps/<sweep id>/. --promote promotes a strategy's last-fold
 parameters only when its out-of-sample results pass: profit > 0 in a majority of folds
 and in total, at least --min-oos-trades trades and max drawdown below
-RISK_MAX_BACKTEST_DRAWDOWN_PCT (20 %% when unset) in every fold.
+RISK_MAX_BACKTEST_DRAWDOWN_PCT (20 % when unset) in every fold.
 Exit code: 0 when every run succeeded, else the first failed run's code (10 = refused by
 a gate); 2 for invalid arguments."""
 
