@@ -100,6 +100,8 @@ def _fast_exit(code: object) -> None:
     """
     import atexit
 
+    # The function the interpreter's own exit calls first (CPython has no public name for
+    # it); running it here keeps every registered handler's effect.
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
