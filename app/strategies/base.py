@@ -52,9 +52,6 @@ class GuardedStrategy(IStrategy):  # type: ignore[misc]  # IStrategy is untyped 
 
     guard_callbacks: ClassVar[dict[str, str]] = GUARDED_CALLBACKS
     _guard_runtime: GuardRuntime | None = None
-    # Whether a subclass implements on_bot_loop_start (bot_loop_start runs on every
-    # backtest candle; an empty hook is not worth a call there).
-    _has_loop_hook: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Refuse subclasses that override a guarded callback."""
@@ -65,7 +62,6 @@ class GuardedStrategy(IStrategy):  # type: ignore[misc]  # IStrategy is untyped 
                     f"{cls.__name__} overrides {callback}(), which the risk guard owns; "
                     f"implement {hook}() instead (it runs after the guard)"
                 )
-        cls._has_loop_hook = cls.on_bot_loop_start is not GuardedStrategy.on_bot_loop_start
 
     @property
     def guard_runtime(self) -> GuardRuntime | None:
@@ -91,8 +87,7 @@ class GuardedStrategy(IStrategy):  # type: ignore[misc]  # IStrategy is untyped 
         runtime = self._guard_runtime
         if runtime is not None:
             runtime.on_loop(current_time)
-        if self._has_loop_hook:
-            self.on_bot_loop_start(current_time=current_time, **kwargs)
+        self.on_bot_loop_start(current_time=current_time, **kwargs)
 
     def custom_stake_amount(  # noqa: PLR0917  # Freqtrade's callback signature
         self,

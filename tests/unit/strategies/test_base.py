@@ -180,16 +180,6 @@ def test_bot_loop_start_when_hook_implemented_then_called_after_the_guard() -> N
     assert strategy.loop_calls == [(NOW, {"extra": "x"}), (NOW.replace(hour=13), {})]
 
 
-@pytest.mark.usefixtures("env")
-def test_bot_loop_start_when_no_hook_then_guard_alone_runs() -> None:
-    """Without a hook the loop is the guard's only (the base hook is not even called)."""
-    strategy = _start(GuardedChurnStrategy)
-    strategy.bot_loop_start(current_time=NOW)
-    assert type(strategy).on_bot_loop_start is GuardedStrategy.on_bot_loop_start
-    assert LoopHookStrategy._has_loop_hook
-    assert not GuardedChurnStrategy._has_loop_hook
-
-
 def test_confirm_when_guard_allows_then_hook_decides(env: pytest.MonkeyPatch) -> None:
     """The subclass hook runs only after the guard allowed, and can still say no."""
     strategy = _start(HookedStrategy)
