@@ -33,9 +33,10 @@ from freqtrade.strategy import (
     stoploss_from_absolute,
     timeframe_to_seconds,
 )
-from pandas import DataFrame, concat
+from pandas import DataFrame
 
 from app.strategies import GuardedStrategy
+from app.strategies.toolkit import cooldown_and_stoploss_guard, with_columns
 
 ATR_PERIOD = 14
 _CANDLE_NS: dict[str, int] = {}  # timeframe -> candle length in ns (parsed once)
@@ -106,22 +107,13 @@ class BreakoutStrategy(GuardedStrategy):
         Active in live/dry-run always, in backtests with ``--enable-protections`` (the
         sweep passes it) and in hyperopt when the ``protection`` space is optimised.
         """
-        guards: list[dict[str, Any]] = []
-        if self.protect_cooldown.value > 0:
-            guards.append(
-                {"method": "CooldownPeriod", "stop_duration_candles": self.protect_cooldown.value}
-            )
-        if self.protect_stop_guard.value:
-            guards.append(
-                {
-                    "method": "StoplossGuard",
-                    "lookback_period_candles": 288,  # one day
-                    "trade_limit": self.protect_stop_limit.value,
-                    "stop_duration_candles": self.protect_stop_pause.value,
-                    "only_per_pair": False,
-                }
-            )
-        return guards
+        return cooldown_and_stoploss_guard(
+            timeframe=self.timeframe,
+            cooldown_candles=self.protect_cooldown.value,
+            stop_guard=self.protect_stop_guard.value,
+            stop_limit=self.protect_stop_limit.value,
+            stop_pause_candles=self.protect_stop_pause.value,
+        )
 
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         """Channels for every length the hyperopt ranges allow, ATR and the volume mean.
@@ -144,7 +136,7 @@ class BreakoutStrategy(GuardedStrategy):
         dates = dataframe["date"].values.astype("datetime64[ns]", copy=False).view(np.int64)
         self._atr_by_pair[metadata["pair"]] = (dates, columns["atr"])
         columns["volume_mean"] = _previous(talib.SMA(volume, timeperiod=VOLUME_MEAN))
-        return _with_columns(dataframe, columns)
+        return with_columns(dataframe, columns)
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         upper = dataframe[f"upper_{self.buy_channel.value}"]
@@ -228,13 +220,3 @@ def _previous(values: np.ndarray) -> np.ndarray:
     out[0] = np.nan
     out[1:] = values[:-1]
     return out
-
-
-def _with_columns(dataframe: DataFrame, columns: dict[str, np.ndarray]) -> DataFrame:
-    """``dataframe`` plus ``columns`` in one step, without copying the arrays.
-
-    (One ``concat`` instead of a column-by-column insert; ``copy=False`` keeps TA-Lib's
-    arrays as they are instead of stacking them into a new block.)
-    """
-    new = DataFrame(columns, index=dataframe.index, copy=False)
-    return concat([dataframe, new], axis=1)

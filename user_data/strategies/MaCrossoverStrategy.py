@@ -22,9 +22,10 @@ import numpy as np
 import talib
 from freqtrade.optimize.space import Categorical, Dimension, Integer, SKDecimal
 from freqtrade.strategy import CategoricalParameter, IntParameter
-from pandas import DataFrame, concat
+from pandas import DataFrame
 
 from app.strategies import GuardedStrategy
+from app.strategies.toolkit import with_columns
 
 FAST_EMAS = (5, 20)
 SLOW_EMAS = (21, 60)
@@ -107,7 +108,7 @@ class MaCrossoverStrategy(GuardedStrategy):
             columns[f"sma_{p}"] = sma
             columns[f"sma_{p}_rising"] = _rising(sma, SLOPE_CANDLES)
         columns["adx"] = talib.ADX(high, low, close, timeperiod=ADX_PERIOD)
-        return _with_columns(dataframe, columns)
+        return with_columns(dataframe, columns)
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         fast = dataframe[f"ema_{self.buy_fast.value}"]
@@ -138,13 +139,3 @@ def _rising(values: np.ndarray, lag: int) -> np.ndarray:
     out = np.zeros_like(values)
     out[lag:] = values[lag:] > values[:-lag]
     return out
-
-
-def _with_columns(dataframe: DataFrame, columns: dict[str, np.ndarray]) -> DataFrame:
-    """``dataframe`` plus ``columns`` in one step, without copying the arrays.
-
-    (One ``concat`` instead of a column-by-column insert; ``copy=False`` keeps TA-Lib's
-    arrays as they are instead of stacking them into a new block.)
-    """
-    new = DataFrame(columns, index=dataframe.index, copy=False)
-    return concat([dataframe, new], axis=1)

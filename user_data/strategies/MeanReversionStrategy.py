@@ -25,9 +25,10 @@ import numpy as np
 import talib
 from freqtrade.optimize.space import Categorical, Dimension, Integer, SKDecimal
 from freqtrade.strategy import BooleanParameter, DecimalParameter, IntParameter
-from pandas import DataFrame, concat
+from pandas import DataFrame
 
 from app.strategies import GuardedStrategy
+from app.strategies.toolkit import cooldown_and_stoploss_guard, with_columns
 
 ADX_PERIOD = 14
 
@@ -99,22 +100,13 @@ class MeanReversionStrategy(GuardedStrategy):
         Active in live/dry-run always, in backtests with ``--enable-protections`` (the
         sweep passes it) and in hyperopt when the ``protection`` space is optimised.
         """
-        guards: list[dict[str, Any]] = []
-        if self.protect_cooldown.value > 0:
-            guards.append(
-                {"method": "CooldownPeriod", "stop_duration_candles": self.protect_cooldown.value}
-            )
-        if self.protect_stop_guard.value:
-            guards.append(
-                {
-                    "method": "StoplossGuard",
-                    "lookback_period_candles": 288,  # one day
-                    "trade_limit": self.protect_stop_limit.value,
-                    "stop_duration_candles": self.protect_stop_pause.value,
-                    "only_per_pair": False,
-                }
-            )
-        return guards
+        return cooldown_and_stoploss_guard(
+            timeframe=self.timeframe,
+            cooldown_candles=self.protect_cooldown.value,
+            stop_guard=self.protect_stop_guard.value,
+            stop_limit=self.protect_stop_limit.value,
+            stop_pause_candles=self.protect_stop_pause.value,
+        )
 
     def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         """Band centre and deviation for every band length, RSI for every RSI length, ADX.
@@ -132,7 +124,7 @@ class MeanReversionStrategy(GuardedStrategy):
         for n in self.buy_rsi_period.range:
             columns[f"rsi_{n}"] = talib.RSI(close, timeperiod=n)
         columns["adx"] = talib.ADX(high, low, close, timeperiod=ADX_PERIOD)
-        return _with_columns(dataframe, columns)
+        return with_columns(dataframe, columns)
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         n = self.buy_bb_period.value
@@ -156,13 +148,3 @@ class MeanReversionStrategy(GuardedStrategy):
             back = mid & ~overbought & live
             dataframe.loc[back, ["exit_long", "exit_tag"]] = (1, "band_mid")
         return dataframe
-
-
-def _with_columns(dataframe: DataFrame, columns: dict[str, np.ndarray]) -> DataFrame:
-    """``dataframe`` plus ``columns`` in one step, without copying the arrays.
-
-    (One ``concat`` instead of a column-by-column insert; ``copy=False`` keeps TA-Lib's
-    arrays as they are instead of stacking them into a new block.)
-    """
-    new = DataFrame(columns, index=dataframe.index, copy=False)
-    return concat([dataframe, new], axis=1)
