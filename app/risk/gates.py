@@ -30,6 +30,7 @@ from app.errors import TradingBotError
 from app.logs import Event, get_logger, log_event
 from app.risk import metrics
 from app.risk.decision import Decision, Reason, deny
+from app.risk.incidents import IncidentRecorder
 from app.risk.slots import Heartbeat, SlotManager
 from app.settings import RiskSettings
 
@@ -41,20 +42,8 @@ DRAWDOWN_METRIC = "max_drawdown_account"
 _log = get_logger("risk.gates")
 
 
-class GateRegistry(Protocol):
-    """The part of ``app.registry.Registry`` the gates use."""
-
-    def log_incident(
-        self,
-        *,
-        severity: str,
-        description: str,
-        correlation_id: str,
-        run_id: str | None = None,
-        log_excerpt: str | None = None,
-    ) -> str:
-        """Record an incident; return its id."""
-        ...
+class GateRegistry(IncidentRecorder, Protocol):
+    """The part of ``app.registry.Registry`` the gates use: incidents and metrics."""
 
     def latest_metric(self, strategy: str, key: str, *, kind: str = "backtest") -> float | None:
         """The metric of the strategy's newest succeeded run of ``kind``."""
