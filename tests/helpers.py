@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -69,3 +70,29 @@ def make_project(root: Path) -> Path:
     for params in (user_data / "strategies").glob("*.json"):
         params.unlink()
     return root
+
+
+def dry_run_args(project: Path, datadir: Path, pairs: Sequence[str]) -> list[str]:
+    """Arguments after ``python`` for an offline BTC dry-run bot on ``pairs`` in ``project``.
+
+    Writes the overlay config (no API server, one-second loops) into the project; the
+    caller appends the strategy and any further Freqtrade arguments.
+    """
+    overlay = project / "user_data" / "configs" / "offline-btc.json"
+    overlay.write_text(
+        json.dumps(
+            {
+                "stake_currency": "BTC",
+                "stake_amount": 0.05,
+                "dry_run_wallet": 1,
+                "exchange": {"pair_whitelist": list(pairs)},
+                "api_server": {"enabled": False},
+                "internals": {"process_throttle_secs": 1},
+            }
+        )
+    )
+    return [
+        "-m", "app", "freqtrade", "--offline", "--offline-datadir", str(datadir),
+        "trade", "--dry-run",
+        "-c", "user_data/configs/config.testnet.json", "-c", str(overlay),
+    ]  # fmt: skip

@@ -21,7 +21,15 @@ from typing import Any
 import pytest
 
 from app.results import read_backtest
-from tests.helpers import API_ENV, REPO_ROOT, SHARED_PAIRS, clean_env, make_project, run_cli
+from tests.helpers import (
+    API_ENV,
+    REPO_ROOT,
+    SHARED_PAIRS,
+    clean_env,
+    dry_run_args,
+    make_project,
+    run_cli,
+)
 
 pytestmark = pytest.mark.freqtrade
 
@@ -278,28 +286,7 @@ def test_dry_run_when_breaker_toggled_then_bot_halts_and_resumes(
         check=True,
         capture_output=True,
     )
-    overlay = project / "user_data" / "configs" / "offline-btc.json"
-    overlay.write_text(
-        json.dumps(
-            {
-                "stake_currency": "BTC",
-                "stake_amount": 0.05,
-                "dry_run_wallet": 1,
-                "exchange": {"pair_whitelist": ["ETH/BTC", "LTC/BTC"]},
-                "api_server": {"enabled": False},
-                "internals": {"process_throttle_secs": 1},
-            }
-        )
-    )
-    args = ["-m", "app", "freqtrade", "--offline", "--offline-datadir", str(shared_data)]
-    args += [
-        "trade",
-        "--dry-run",
-        "-c",
-        "user_data/configs/config.testnet.json",
-        "-c",
-        str(overlay),
-    ]
+    args = dry_run_args(project, shared_data, ["ETH/BTC", "LTC/BTC"])
     args += ["--strategy-path", str(REPO_ROOT / "tests" / "strategies")]
     args += ["--strategy", "GuardedChurnStrategy"]
     with (project / "bot.log").open("w") as out:

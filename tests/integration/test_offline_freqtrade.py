@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from app.results import read_backtest, read_hyperopt
-from tests.helpers import API_ENV, SHARED_PAIRS, clean_env, make_project, run_cli
+from tests.helpers import API_ENV, SHARED_PAIRS, clean_env, dry_run_args, make_project, run_cli
 
 pytestmark = pytest.mark.freqtrade
 
@@ -124,30 +124,9 @@ def test_dry_run_when_offline_then_loops_and_stops_cleanly_on_sigterm(
     shared_data: Path, project: Path
 ) -> None:
     """trade --dry-run starts, loads markets, refreshes candles, loops, and stops on SIGTERM."""
-    overlay = project / "user_data" / "configs" / "offline-btc.json"
-    overlay.write_text(
-        json.dumps(
-            {
-                "stake_currency": "BTC",
-                "stake_amount": 0.05,
-                "dry_run_wallet": 1,
-                "exchange": {"pair_whitelist": ["ETH/BTC", "LTC/BTC", "ADA/BTC"]},
-                "api_server": {"enabled": False},
-                "internals": {"process_throttle_secs": 1},
-            }
-        )
-    )
-    log = project / "dry-run.log"
-    args = ["-m", "app", "freqtrade", "--offline", "--offline-datadir", str(shared_data)]
-    args += [
-        "trade",
-        "--dry-run",
-        "-c",
-        "user_data/configs/config.testnet.json",
-        "-c",
-        str(overlay),
-    ]
+    args = dry_run_args(project, shared_data, ["ETH/BTC", "LTC/BTC", "ADA/BTC"])
     args += ["--strategy", "MaCrossoverStrategy", "-v"]
+    log = project / "dry-run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, *args], cwd=project, env=clean_env(API_ENV), stdout=out, stderr=out
