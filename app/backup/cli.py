@@ -11,10 +11,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.backup.layout import COMPONENTS, BackupPaths
 from app.errors import TradingBotError
+
+if TYPE_CHECKING:
+    from app.backup.service import Recorded
 
 DEFAULT_USER_DATA = Path("user_data")
 
@@ -70,6 +73,14 @@ def _emit(args: argparse.Namespace, document: dict[str, Any], lines: list[str]) 
         sys.stdout.write("".join(f"{line}\n" for line in lines))
 
 
+def _record_lines(recorded: Recorded) -> list[str]:
+    """The registry's part of a backup's or restore's text output."""
+    lines = [f"Warning: {w}" for w in recorded.warnings]
+    if recorded.run_id:
+        lines.append(f"Recorded as registry run {recorded.run_id}.")
+    return lines
+
+
 def _paths(args: argparse.Namespace) -> BackupPaths:
     from app.settings import get_settings
 
@@ -103,11 +114,8 @@ def _backup(args: argparse.Namespace, argv: Sequence[str]) -> int:
             f"{result.total_bytes / 1e6:.1f} MB ({', '.join(manifest.components) or 'nothing'})."
         ),
         *(f"Note: {note}" for note in manifest.notes),
-        *(f"Warning: {w}" for w in recorded.warnings),
     ]
-    if recorded.run_id:
-        lines.append(f"Recorded as registry run {recorded.run_id}.")
-    _emit(args, document, lines)
+    _emit(args, document, [*lines, *_record_lines(recorded)])
     return 0
 
 
@@ -134,11 +142,8 @@ def _restore(args: argparse.Namespace, argv: Sequence[str]) -> int:
             f"Restored {len(result.files)} files ({', '.join(result.components)}) from "
             f"{args.backup_dir}."
         ),
-        *(f"Warning: {w}" for w in recorded.warnings),
     ]
-    if recorded.run_id:
-        lines.append(f"Recorded as registry run {recorded.run_id}.")
-    _emit(args, document, lines)
+    _emit(args, document, [*lines, *_record_lines(recorded)])
     return 0
 
 
