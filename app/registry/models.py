@@ -29,8 +29,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-RUN_KINDS: tuple[str, ...] = ("backtest", "hyperopt", "dry_run", "live", "download", "other")
-RUN_STATUSES: tuple[str, ...] = ("running", "succeeded", "failed", "blocked")
+RUN_KINDS: tuple[str, ...] = (
+    "backtest",
+    "hyperopt",
+    "dry_run",
+    "live",
+    "download",
+    "other",
+    "drill",
+)
+RUN_STATUSES: tuple[str, ...] = ("running", "succeeded", "failed", "blocked", "interrupted")
 SEVERITIES: tuple[str, ...] = ("info", "warning", "error", "critical")
 
 
@@ -85,6 +93,8 @@ class Run(Base):
         Index("ix_runs_started", "started_utc", "run_id"),
         Index("ix_runs_result_path", "result_path"),
         Index("ix_runs_correlation_id", "correlation_id"),
+        # Finds this host's running runs, to end those whose runner is gone.
+        Index("ix_runs_status_host", "status", "host"),
     )
 
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -108,6 +118,11 @@ class Run(Base):
     command: Mapped[list[str] | None] = mapped_column(JSON)
     config_path: Mapped[str | None] = mapped_column(Text)
     equity_hash: Mapped[str | None] = mapped_column(String(128))
+    # The runner's process on ``host`` and its last sign of life (0002_run_lifecycle).
+    pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_utc: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why a run failed, was blocked or was interrupted (one line, no secrets).
+    end_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Metric(Base):

@@ -49,6 +49,9 @@ class RunRecord:
     command: tuple[str, ...] | None
     config_path: str | None
     equity_hash: str | None
+    pid: int | None = None
+    heartbeat_utc: datetime | None = None
+    end_reason: str | None = None
 
     @classmethod
     def from_row(cls, row: Run) -> RunRecord:
@@ -75,6 +78,9 @@ class RunRecord:
             command=None if row.command is None else tuple(row.command),
             config_path=row.config_path,
             equity_hash=row.equity_hash,
+            pid=row.pid,
+            heartbeat_utc=row.heartbeat_utc,
+            end_reason=row.end_reason,
         )
 
     @property

@@ -228,6 +228,8 @@ class Registry:
             params=_json_params(params),
             freqtrade_version=freqtrade_version,
             host=socket.gethostname(),
+            pid=os.getpid(),
+            heartbeat_utc=now,
             correlation_id=correlation_id,
             command=None if command is None else [str(a) for a in command],
             config_path=config_path,
@@ -248,10 +250,12 @@ class Registry:
         equity_hash: str | None = None,
         params: Mapping[str, Any] | None = None,
         finished_utc: datetime | None = None,
+        reason: str | None = None,
     ) -> None:
-        """Mark a running run finished (``succeeded``, ``failed`` or ``blocked``).
+        """Mark a running run finished (``succeeded``, ``failed``, ``blocked``, ``interrupted``).
 
         ``finished_utc`` dates a run that ended earlier (imports); the default is now.
+        ``reason`` says why a run did not succeed (stored as ``end_reason``).
         """
         _check("final status", status, FINAL_STATUSES)
         if finished_utc is not None and finished_utc.tzinfo is None:
@@ -273,6 +277,8 @@ class Registry:
                 run.equity_hash = equity_hash
             if params is not None:
                 run.params = _json_params(params)
+            if reason is not None:
+                run.end_reason = reason
 
     @staticmethod
     def _require_run(session: Session, run_id: str) -> Run:

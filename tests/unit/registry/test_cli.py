@@ -18,7 +18,7 @@ RUN_KEYS = {
     "run_id", "kind", "strategy", "timeframe", "timerange", "pairs", "status", "started_utc",
     "finished_utc", "exit_code", "config_hash", "strategy_hash", "data_fingerprint", "params",
     "freqtrade_version", "host", "correlation_id", "result_path", "command", "config_path",
-    "equity_hash", "duration_s",
+    "equity_hash", "duration_s", "pid", "heartbeat_utc", "end_reason",
 }  # fmt: skip
 
 
@@ -126,7 +126,7 @@ def test_registry_upgrade_when_fresh_sqlite_then_file_created_at_head(tmp_path: 
     """``registry upgrade`` creates the SQLite file and its folder and reports the head."""
     db = tmp_path / "deep" / "folder" / "registry.sqlite"
     out = json.loads(_cli(tmp_path, f"sqlite:///{db}", "registry", "upgrade", "--json").stdout)
-    assert out["revision"] == "0001_initial"
+    assert out["revision"] == "0002_run_lifecycle"
     assert db.is_file()
 
 

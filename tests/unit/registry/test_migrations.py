@@ -21,7 +21,7 @@ TABLES = {"runs", "metrics", "incidents", "param_sets", "alembic_version"}
 
 
 def test_migrations_when_applied_then_schema_equals_models(registry: Registry) -> None:
-    """Alembic's autogenerate finds no difference between 0001_initial and the models."""
+    """Alembic's autogenerate finds no difference between the migrations and the models."""
     with registry.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
@@ -33,19 +33,19 @@ def test_registry_when_first_used_then_migrated_to_head(registry: Registry) -> N
     registry.list_runs()
     with registry.engine.connect() as conn:
         revision = MigrationContext.configure(conn).get_current_revision()
-    assert revision == head_revision() == HEAD_REVISION == "0001_initial"
+    assert revision == head_revision() == HEAD_REVISION == "0002_run_lifecycle"
 
 
 def test_upgrade_when_called_twice_then_idempotent(registry: Registry) -> None:
     """upgrade() returns the head revision and can run again without effect."""
     run_id = registry.start_run(kind="other", correlation_id="c")
-    assert registry.upgrade() == "0001_initial"
-    assert registry.upgrade() == "0001_initial"
+    assert registry.upgrade() == "0002_run_lifecycle"
+    assert registry.upgrade() == "0002_run_lifecycle"
     assert registry.get_run(run_id) is not None
 
 
 def test_migrations_when_downgraded_and_upgraded_then_schema_back(registry: Registry) -> None:
-    """0001_initial's downgrade drops every table and the upgrade recreates them."""
+    """Downgrading to base drops every table and the upgrade recreates them."""
     config = alembic_config()
     with registry.engine.connect() as conn, conn.begin():
         config.attributes["connection"] = conn
@@ -122,3 +122,42 @@ def test_registry_when_file_is_not_a_database_then_registry_error(tmp_path: Path
         registry.list_runs()
     assert "file is not a database" in str(caught.value)
     assert str(db) in str(caught.value)
+
+
+def _migrate(registry: Registry, verb: str, revision: str) -> None:
+    config = alembic_config()
+    with registry.engine.connect() as conn, conn.begin():
+        config.attributes["connection"] = conn
+        getattr(command, verb)(config, revision)
+
+
+def test_0002_when_0001_registry_upgraded_then_runs_kept_and_new_states_allowed(
+    registry: Registry,
+) -> None:
+    """Runs recorded under 0001 survive 0002; interrupted and drill are then accepted."""
+    old = registry.start_run(kind="backtest", correlation_id="c", strategy="S")
+    registry.finish_run(old, status="failed", exit_code=1)
+    _migrate(registry, "downgrade", "0001_initial")
+    _migrate(registry, "upgrade", "head")
+
+    kept = registry.require_run(old)
+    drill = registry.start_run(kind="drill", correlation_id="d")
+    registry.finish_run(drill, status="interrupted", exit_code=None, reason="runner gone")
+
+    assert (kept.status, kept.strategy, kept.exit_code) == ("failed", "S", 1)
+    ended = registry.require_run(drill)
+    assert (ended.kind, ended.status, ended.end_reason) == ("drill", "interrupted", "runner gone")
+    assert ended.pid is not None and ended.heartbeat_utc is not None
+
+
+def test_0002_when_downgraded_then_new_states_mapped_to_old_ones(registry: Registry) -> None:
+    """Downgrading to 0001 turns interrupted runs into failed ones and drills into other."""
+    drill = registry.start_run(kind="drill", correlation_id="d")
+    registry.finish_run(drill, status="interrupted", exit_code=None)
+    _migrate(registry, "downgrade", "0001_initial")
+
+    with registry.engine.connect() as conn:
+        row = conn.execute(text("SELECT kind, status FROM runs")).one()
+    assert (row.kind, row.status) == ("other", "failed")
+    with pytest.raises(Exception, match=r"(?i)check"), registry.engine.begin() as conn:
+        conn.execute(text("UPDATE runs SET status = 'interrupted'"))
