@@ -40,10 +40,7 @@ LOCK_TIMEOUT_S = 30.0
 MAX_FILE_BYTES = 64 * 1024
 # Longer reasons are cut when written, so the file always stays far below MAX_FILE_BYTES.
 MAX_REASON_CHARS = 1000
-_UNSAFE_FIX = (
-    "a breaker file must be a regular file, never a symlink: remove what is there, or "
-    "replace it with `scripts/circuit_breaker.py enable` or `disable`"
-)
+_UNSAFE_FIX = "a breaker file must be a regular file (never a symlink) of at most 64 KiB"
 
 
 class BreakerStatus(StrEnum):
@@ -107,7 +104,9 @@ def parse_iso_utc(text: str, *, name: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"{name}={shown(text)} is not an ISO 8601 time; {example}") from None
+        raise ConfigError(
+            f"{name}={shown(text)} is not an ISO 8601 time in the years 1-9999; {example}"
+        ) from None
     if moment.tzinfo is None:
         raise ConfigError(f"{name}={shown(text)} has no timezone; add Z for UTC, {example}")
     try:
