@@ -150,3 +150,13 @@ def test_load_settings_when_dotenv_bare_risk_name_then_refused_not_ignored(tmp_p
     dotenv.write_text("RISK_MAX_POSITION_PCT=0.1\nRISK_DAILY_LOSS_CAP_PCT\n")
     with pytest.raises(ConfigError, match=r"line 2: 'RISK_DAILY_LOSS_CAP_PCT' has no '='"):
         load_settings({}, dotenv_path=dotenv)
+
+
+def test_env_example_when_copied_to_dotenv_then_read_cleanly(tmp_path: Path) -> None:
+    """The shipped .env.example passes the strict reader, as operators copy it to .env."""
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    dotenv = tmp_path / ".env"
+    dotenv.write_bytes(example.read_bytes())
+    values = read_dotenv(dotenv)
+    assert values["RISK_STATE_DIR"] == "user_data/state"
+    assert load_settings({}, dotenv_path=dotenv).concurrency_ttl_sec == 900
