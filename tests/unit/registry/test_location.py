@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from app.errors import RegistryError
 from app.registry import Registry
+from app.registry.migrate import HEAD_REVISION
 from app.settings import load_settings
 from tests.helpers import run_cli
 from tests.unit.registry.pg_server import PostgresServer
@@ -173,7 +174,7 @@ def test_open_when_registry_at_base_revision_then_upgraded(tmp_path: Path) -> No
         registry.start_run(kind="other", correlation_id="c")
     with sqlite3.connect(db) as raw:
         assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [
-            ("0001_initial",)
+            (HEAD_REVISION,)
         ]
 
 
