@@ -111,6 +111,9 @@ def _open_regular(
     try:
         st = os.fstat(fd)
         _checked_regular(path, st, max_bytes)
+    except OSError as exc:
+        os.close(fd)
+        raise UnsafeFileError(path, f"cannot be inspected ({_reason(exc)})") from None
     except BaseException:
         os.close(fd)
         raise
