@@ -26,7 +26,7 @@ from app.circuit_breaker import BreakerCache, BreakerStatus, read_breaker
 
 NOW = datetime(2025, 8, 17, 10, 0, tzinfo=UTC)
 SETTINGS = settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

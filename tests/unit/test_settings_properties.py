@@ -21,7 +21,7 @@ from app.errors import ConfigError
 from app.settings import KNOWN_VARIABLES, RiskSettings, load_settings
 
 SETTINGS = settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

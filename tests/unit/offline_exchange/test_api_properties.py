@@ -21,7 +21,7 @@ from tests.unit.offline_exchange.candles import write_candles
 from tests.unit.offline_exchange.test_errors import exchange_answer
 
 SETTINGS = settings(
-    max_examples=200,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
