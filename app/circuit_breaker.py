@@ -6,9 +6,13 @@ Format (DESIGN.md)::
 
 ``until_iso`` is optional; once it has passed the breaker counts as inactive ("expired").
 The writer adds ``changed_iso`` and ``changed_by`` for the audit trail; readers ignore
-keys they do not know. A missing file means inactive (the normal state before anyone
-enabled the breaker). A file that exists but cannot be read or parsed counts as
-**active** (fail closed) and the state names the problem.
+keys they do not know. Only a path with nothing at it means inactive (the normal state
+before anyone enabled the breaker). Anything else the reader cannot use counts as
+**active** (fail closed) and the state names the problem: a symlink (even to a valid
+file, or to nothing), a FIFO, folder, socket or device, a file over 64 KiB, bytes that
+are not UTF-8, and JSON outside the format (repeated keys, NaN, deep nesting, wrong
+types, an ``until_iso`` outside the years 1-9999 in UTC). The reader never blocks and
+never raises (see :mod:`app.safe_files`).
 
 Writes take a :mod:`filelock` on ``<file>.lock`` (serialising concurrent writers and
 read-modify-write sequences) and replace the file atomically (temp file in the same
