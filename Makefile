@@ -8,13 +8,14 @@ DATADIR ?=
 DATA_PAIRS ?= ETH/BTC SOL/BTC XRP/BTC ADA/BTC LTC/BTC DOGE/BTC LINK/BTC
 DATA_DAYS ?= 60
 
-.PHONY: demo test lint data benchmarks strategies-report clean-venv help
+.PHONY: demo test lint data benchmarks bench cov strategies-report clean-venv help
 
 help:
 	@echo "make demo    - set up .venv and run an offline backtest of MaCrossoverStrategy"
 	@echo "make test    - set up .venv with dev tools; ruff, ruff format --check, mypy, pytest"
 	@echo "make data    - download real candles with freqtrade download-data (internet)"
-	@echo "make benchmarks - run the benchmark scripts (they print ratios)"
+	@echo "make benchmarks - run the benchmark scripts (they print ratios); make bench is the same"
+	@echo "make cov     - the test suite with a branch coverage report (terminal + htmlcov/)"
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -47,6 +48,12 @@ data: $(VENV)/.installed
 
 benchmarks: $(VENV)/.installed-dev
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+bench: benchmarks
+
+# Branch coverage of app/ over the whole suite; not part of `make test` (it is slower).
+cov: $(VENV)/.installed-dev
+	$(BIN)/pytest --cov=app --cov-branch --cov-report=term-missing:skip-covered --cov-report=html
 
 strategies-report: $(VENV)/.installed
 	$(BIN)/tradingbot report strategies

@@ -6,9 +6,13 @@ Format (DESIGN.md)::
 
 ``until_iso`` is optional; once it has passed the breaker counts as inactive ("expired").
 The writer adds ``changed_iso`` and ``changed_by`` for the audit trail; readers ignore
-keys they do not know. A missing file means inactive (the normal state before anyone
-enabled the breaker). A file that exists but cannot be read or parsed counts as
-**active** (fail closed) and the state names the problem.
+keys they do not know. Only a path with nothing at it means inactive (the normal state
+before anyone enabled the breaker). Anything else the reader cannot use counts as
+**active** (fail closed) and the state names the problem: a symlink (even to a valid
+file, or to nothing), a FIFO, folder, socket or device, a file over 64 KiB, bytes that
+are not UTF-8, and JSON outside the format (repeated keys, NaN, deep nesting, wrong
+types, an ``until_iso`` outside the years 1-9999 in UTC). The reader never blocks and
+never raises (see :mod:`app.safe_files`).
 
 Writes take a :mod:`filelock` on ``<file>.lock`` (serialising concurrent writers and
 read-modify-write sequences) and replace the file atomically (temp file in the same
@@ -32,8 +36,15 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from app.errors import CircuitBreakerError, ConfigError
+from app.safe_files import StatKey, UnsafeFileError, read_bounded, stat_key
+from app.text import cut, printable, shown
 
 LOCK_TIMEOUT_S = 30.0
+# A breaker file is ~200 bytes; anything over this is not one (and is not read whole).
+MAX_FILE_BYTES = 64 * 1024
+# Longer reasons are cut when written, so the file always stays far below MAX_FILE_BYTES.
+MAX_REASON_CHARS = 1000
+_UNSAFE_FIX = "a breaker file must be a regular file (never a symlink) of at most 64 KiB"
 
 
 class BreakerStatus(StrEnum):
@@ -61,11 +72,13 @@ class BreakerState:
         return self.status in (BreakerStatus.ACTIVE, BreakerStatus.UNREADABLE)
 
     def describe(self) -> str:
-        """One line for logs and refusals."""
+        """One line for logs and refusals; the reason is escaped (it cannot add a line)."""
         if self.status is BreakerStatus.UNREADABLE:
-            return f"circuit breaker file {self.file} counts as active: {self.problem}"
+            return (
+                f"circuit breaker file {printable(str(self.file))} counts as active: {self.problem}"
+            )
         until = f" until {iso_utc(self.until)}" if self.until else ""
-        reason = f" ({self.reason})" if self.reason else ""
+        reason = f" ({printable(self.reason)})" if self.reason else ""
         return f"circuit breaker {self.status.value}{until}{reason}"
 
     def to_json(self) -> dict[str, Any]:
@@ -86,16 +99,26 @@ def iso_utc(moment: datetime) -> str:
 
 
 def parse_iso_utc(text: str, *, name: str) -> datetime:
-    """Parse an ISO 8601 time that names its timezone; raise :class:`ConfigError` if not."""
+    """Parse an ISO 8601 time that names its timezone; raise :class:`ConfigError` if not.
+
+    A time that exists in its own offset but not in UTC (``9999-12-31T23:59:59-01:00``,
+    ``0001-01-01T00:00:00+01:00``) is out of range, also a :class:`ConfigError`.
+    """
+    example = "use e.g. 2025-08-17T10:15:00Z"
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ConfigError(
-            f"{name}={text!r} is not an ISO 8601 time; use e.g. 2025-08-17T10:15:00Z"
+            f"{name}={shown(text)} is not an ISO 8601 time in the years 1-9999; {example}"
         ) from None
     if moment.tzinfo is None:
-        raise ConfigError(f"{name}={text!r} has no timezone; add Z for UTC, e.g. {text}Z")
-    return moment.astimezone(UTC)
+        raise ConfigError(f"{name}={shown(text)} has no timezone; add Z for UTC, {example}")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ConfigError(
+            f"{name}={shown(text)} is outside the years 1-9999 in UTC; {example}"
+        ) from None
 
 
 # -- READING ----------------------------------------------------------------------------
@@ -105,96 +128,159 @@ class _MalformedError(ValueError):
     """The breaker file's content does not follow the format."""
 
 
-def _fields(text: str) -> tuple[bool, str | None, datetime | None]:
+@dataclass(frozen=True, slots=True)
+class _Content:
+    """What the file says, before the clock is applied: its fields, or why it is unreadable."""
+
+    active: bool = True
+    reason: str | None = None
+    until: datetime | None = None
+    problem: str | None = None
+
+    def at(self, file: Path, now: datetime) -> BreakerState:
+        if self.problem is not None:
+            return BreakerState(BreakerStatus.UNREADABLE, file, problem=self.problem)
+        if not self.active:
+            status = BreakerStatus.INACTIVE
+        elif self.until is not None and self.until <= now:
+            status = BreakerStatus.EXPIRED
+        else:
+            status = BreakerStatus.ACTIVE
+        return BreakerState(status, file, reason=self.reason, until=self.until)
+
+
+_ABSENT = _Content(active=False, reason="no breaker file")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # {"active": true, "active": false} means different things to different readers.
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _MalformedError(f"the key {shown(key)} appears twice")
+        data[key] = value
+    return data
+
+
+def _no_constant(name: str) -> object:
+    raise _MalformedError(f"{name} is not valid JSON")
+
+
+def _json_object(text: str) -> dict[str, Any]:
     if not text.strip():
         raise _MalformedError("the file is empty")
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except _MalformedError:
+        raise
     except json.JSONDecodeError as exc:
         problem = f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         raise _MalformedError(problem) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise _MalformedError(f"not usable JSON ({shown(str(exc))})") from None
+    except RecursionError:
+        raise _MalformedError("not usable JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise _MalformedError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _fields(text: str) -> _Content:
+    data = _json_object(text)
     active = data.get("active")
     if not isinstance(active, bool):
-        raise _MalformedError(f"'active' must be true or false, got {active!r}")
-    raw_reason = data.get("reason")
+        raise _MalformedError(f"'active' must be true or false, got {shown(active)}")
+    reason = data.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise _MalformedError(f"'reason' must be a string, got {shown(reason)}")
     raw_until = data.get("until_iso")
     if raw_until is None:
-        return active, None if raw_reason is None else str(raw_reason), None
+        return _Content(active, reason)
     if not isinstance(raw_until, str):
-        raise _MalformedError(f"'until_iso' must be an ISO 8601 string, got {raw_until!r}")
+        raise _MalformedError(f"'until_iso' must be an ISO 8601 string, got {shown(raw_until)}")
     try:
         until = parse_iso_utc(raw_until, name="until_iso")
     except ConfigError as exc:
         raise _MalformedError(str(exc)) from None
-    return active, None if raw_reason is None else str(raw_reason), until
+    return _Content(active, reason, until)
+
+
+def _content(text: str) -> _Content:
+    try:
+        return _fields(text)
+    except _MalformedError as exc:
+        return _Content(problem=str(exc))
+
+
+def _decoded(data: bytes) -> _Content:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        byte = data[exc.start]
+        return _Content(problem=f"not UTF-8 text (byte 0x{byte:02x} at offset {exc.start})")
+    return _content(text)
 
 
 def parse_breaker(text: str, file: Path, now: datetime) -> BreakerState:
     """Interpret the file's text at ``now``; anything malformed is UNREADABLE (active)."""
+    return _content(text).at(file, now)
+
+
+def _load(file: Path) -> tuple[_Content, StatKey | None]:
+    """The file's content and the identity of what was read; never raises, never blocks."""
     try:
-        active, reason, until = _fields(text)
-    except _MalformedError as exc:
-        return BreakerState(BreakerStatus.UNREADABLE, file, problem=str(exc))
-    if not active:
-        return BreakerState(BreakerStatus.INACTIVE, file, reason=reason, until=until)
-    if until is not None and until <= now:
-        return BreakerState(BreakerStatus.EXPIRED, file, reason=reason, until=until)
-    return BreakerState(BreakerStatus.ACTIVE, file, reason=reason, until=until)
+        read = read_bounded(file, max_bytes=MAX_FILE_BYTES)
+    except UnsafeFileError as exc:
+        return _Content(problem=f"it {exc.problem}; {_UNSAFE_FIX}"), None
+    if read is None:
+        return _ABSENT, None
+    return _decoded(read.data), read.key
 
 
 def read_breaker(file: Path, now: datetime) -> BreakerState:
-    """Read and interpret the breaker file. Never raises: failures are UNREADABLE."""
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return BreakerState(BreakerStatus.INACTIVE, file, reason="no breaker file")
-    except (OSError, UnicodeDecodeError) as exc:
-        return BreakerState(BreakerStatus.UNREADABLE, file, problem=f"cannot read it ({exc})")
-    return parse_breaker(text, file, now)
+    """Read and interpret the breaker file. Never raises and never blocks.
+
+    Only a path with nothing at it is INACTIVE ("no breaker file"). A symlink (even a
+    dangling one), folder, FIFO, device, a file over 64 KiB, text that is not UTF-8 and
+    content that does not follow the format are all UNREADABLE, which counts as active.
+    """
+    return _load(file)[0].at(file, now)
 
 
 class BreakerCache:
-    """Re-reads the file only when its mtime, size or inode changed (one ``stat`` per call).
+    """Re-reads the file only when its mtime, size or inode changed (one ``lstat`` per call).
 
-    Expiry is re-evaluated against ``now`` on every call, so a cached ACTIVE state turns
-    EXPIRED on time without touching the disk.
+    The parsed content is cached, not the text, and expiry is re-evaluated against
+    ``now`` on every call, so a cached ACTIVE state turns EXPIRED on time without
+    touching the disk. An unreadable file is cached too (until it changes).
     """
 
     def __init__(self, file: Path) -> None:
         self.file = file
-        self._key: tuple[int, int, int] | None = None
-        self._text: str | None = None
+        self._key: StatKey | None = None
+        self._content: _Content | None = None
 
     @property
-    def key(self) -> tuple[int, int, int] | None:
+    def key(self) -> StatKey | None:
         """(mtime_ns, size, inode) of the file at the last read; None when absent/unreadable."""
-        return self._key
+        return self._key if self._content is not None and self._content.problem is None else None
 
     def state(self, now: datetime) -> BreakerState:
         """The breaker state at ``now``."""
         try:
-            st = self.file.stat()
+            key: StatKey | None = stat_key(os.lstat(self.file))
         except FileNotFoundError:
-            self._key, self._text = None, None
-            return BreakerState(BreakerStatus.INACTIVE, self.file, reason="no breaker file")
-        except OSError as exc:
-            self._key, self._text = None, None
-            return BreakerState(
-                BreakerStatus.UNREADABLE, self.file, problem=f"cannot stat it ({exc})"
-            )
-        key = (st.st_mtime_ns, st.st_size, st.st_ino)
-        if key != self._key or self._text is None:
-            try:
-                self._text = self.file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                self._key, self._text = None, None
-                return BreakerState(
-                    BreakerStatus.UNREADABLE, self.file, problem=f"cannot read it ({exc})"
-                )
-            self._key = key
-        return parse_breaker(self._text, self.file, now)
+            self._key, self._content = None, None
+            return _ABSENT.at(self.file, now)
+        except (OSError, ValueError):
+            key = None  # read_bounded names the problem
+        if key is None or key != self._key or self._content is None:
+            content, read_key = _load(self.file)
+            # Cache under the key of what was actually read (or the lstat key of what
+            # could not be read), so the next unchanged lstat hits the cache.
+            self._key, self._content = read_key or key, content
+            return content.at(self.file, now)
+        return self._content.at(self.file, now)
 
 
 # -- WRITING ----------------------------------------------------------------------------
@@ -266,17 +352,20 @@ def enable_breaker(
 
     ``keep_indefinite`` (used by automatic trips) leaves a breaker that is already active
     with no end untouched, so an operator's reason is never overwritten by the bot.
+    The reason is stored as given (JSON escapes control characters; readers show them
+    escaped), cut to :data:`MAX_REASON_CHARS` so that a trip is never lost to its length.
     Raises :class:`ConfigError` for a blank reason or an end in the past and
     :class:`CircuitBreakerError` when the file cannot be written.
     """
     if not reason.strip():
         raise ConfigError("--reason is empty; say why the breaker is enabled, e.g. 'manual'")
+    reason = cut(reason.strip(), MAX_REASON_CHARS)
     if until is not None and until <= now:
         raise ConfigError(
             f"--until {iso_utc(until)} is not in the future (now {iso_utc(now)}); "
             "give a later time or use --minutes"
         )
-    payload: dict[str, Any] = {"active": True, "reason": reason.strip()}
+    payload: dict[str, Any] = {"active": True, "reason": reason}
     if until is not None:
         payload["until_iso"] = iso_utc(until)
     payload["changed_iso"] = iso_utc(now)
@@ -288,7 +377,7 @@ def disable_breaker(file: Path, *, reason: str, now: datetime) -> None:
     """Deactivate the breaker (also repairs an unreadable file)."""
     payload = {
         "active": False,
-        "reason": reason.strip() or "disabled",
+        "reason": cut(reason.strip(), MAX_REASON_CHARS) or "disabled",
         "changed_iso": iso_utc(now),
         "changed_by": _actor(),
     }

@@ -20,11 +20,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from app.config_input import (
+    OptionalPlainDecimal,
+    OptionalPlainInt,
+    PlainInt,
+    ZeroOrOne,
+    read_dotenv,
+)
 from app.errors import ConfigError
+from app.text import cut, printable, shown
 
 ENV_PREFIX = "RISK_"
 
@@ -58,25 +65,25 @@ class RiskSettings(BaseSettings):
         description="Circuit breaker file; default <state_dir>/circuit_breaker.json.",
         json_schema_extra=_allowed("a file path"),
     )
-    allow_when_cb: bool = Field(
+    allow_when_cb: ZeroOrOne = Field(
         False,
         description="1 = run despite an active breaker (manual override, logged as an incident).",
         json_schema_extra=_allowed("0 or 1"),
     )
-    max_concurrent_backtests: int = Field(
+    max_concurrent_backtests: PlainInt = Field(
         0,
         ge=0,
         description="Backtest/hyperopt slots; 0 or blank = unlimited.",
         json_schema_extra=_allowed("a whole number >= 0 (0 or blank = unlimited)"),
     )
-    concurrency_ttl_sec: int = Field(
+    concurrency_ttl_sec: PlainInt = Field(
         900,
         ge=1,
         le=7 * 24 * 3600,
         description="A slot older than this many seconds is orphaned and reclaimed.",
         json_schema_extra=_allowed("a whole number of seconds in [1, 604800]"),
     )
-    max_backtest_drawdown_pct: float | None = Field(
+    max_backtest_drawdown_pct: OptionalPlainDecimal = Field(
         None,
         gt=0,
         le=1,
@@ -98,35 +105,35 @@ class RiskSettings(BaseSettings):
     )
 
     # -- LIVE / DRY-RUN ENTRY RULES (absent = off) -------------------------------------------
-    live_max_concurrent_trades: int | None = Field(
+    live_max_concurrent_trades: OptionalPlainInt = Field(
         None,
         ge=1,
         le=10_000,
         description="Open trades allowed at once.",
         json_schema_extra=_allowed("a whole number in [1, 10000]"),
     )
-    live_max_per_market_exposure_pct: float | None = Field(
+    live_max_per_market_exposure_pct: OptionalPlainDecimal = Field(
         None,
         gt=0,
         le=1,
         description="Stake in one market as a share of the wallet.",
         json_schema_extra=_allowed(RATIO),
     )
-    max_exposure_pct: float | None = Field(
+    max_exposure_pct: OptionalPlainDecimal = Field(
         None,
         gt=0,
         le=1,
         description="Stake in all open trades as a share of the wallet.",
         json_schema_extra=_allowed(RATIO),
     )
-    max_position_pct: float | None = Field(
+    max_position_pct: OptionalPlainDecimal = Field(
         None,
         gt=0,
         le=1,
         description="Largest stake of one entry as a share of the wallet (stakes are trimmed).",
         json_schema_extra=_allowed(RATIO),
     )
-    daily_loss_cap_pct: float | None = Field(
+    daily_loss_cap_pct: OptionalPlainDecimal = Field(
         None,
         gt=0,
         le=1,
@@ -134,7 +141,7 @@ class RiskSettings(BaseSettings):
         "reaches this share of the day's starting equity.",
         json_schema_extra=_allowed(RATIO),
     )
-    max_daily_drawdown_pct: float | None = Field(
+    max_daily_drawdown_pct: OptionalPlainDecimal = Field(
         None,
         gt=0,
         le=1,
@@ -142,35 +149,35 @@ class RiskSettings(BaseSettings):
         "below the day's peak.",
         json_schema_extra=_allowed(RATIO),
     )
-    loss_streak_max: int | None = Field(
+    loss_streak_max: OptionalPlainInt = Field(
         None,
         ge=1,
         le=1000,
         description="Consecutive losing closed trades that start a cooldown.",
         json_schema_extra=_allowed("a whole number in [1, 1000]"),
     )
-    session_cooldown_minutes: int = Field(
+    session_cooldown_minutes: PlainInt = Field(
         60,
         ge=1,
         le=7 * 24 * 60,
         description="Length of the cooldown after a losing streak.",
         json_schema_extra=_allowed("a whole number of minutes in [1, 10080]"),
     )
-    data_stale_timeout_sec: int | None = Field(
+    data_stale_timeout_sec: OptionalPlainInt = Field(
         None,
         ge=0,
         le=7 * 24 * 3600,
         description="Refuse entries when the last candle is older than one timeframe plus this.",
         json_schema_extra=_allowed("a whole number of seconds in [0, 604800]"),
     )
-    max_entry_deviation_pct: float | None = Field(
+    max_entry_deviation_pct: OptionalPlainDecimal = Field(
         None,
         gt=0,
         le=1,
         description="Refuse an entry whose rate is further than this from the last close.",
         json_schema_extra=_allowed(RATIO),
     )
-    near_liq_buffer_multiplier: float | None = Field(
+    near_liq_buffer_multiplier: OptionalPlainDecimal = Field(
         None,
         ge=1,
         le=100,
@@ -178,14 +185,14 @@ class RiskSettings(BaseSettings):
         "many stoploss distances.",
         json_schema_extra=_allowed("a number in [1, 100]"),
     )
-    max_leverage: float | None = Field(
+    max_leverage: OptionalPlainDecimal = Field(
         None,
         ge=1,
         le=125,
         description="Cap on the leverage the strategy may request.",
         json_schema_extra=_allowed("a number in [1, 125]"),
     )
-    incident_rate_limit_sec: int = Field(
+    incident_rate_limit_sec: PlainInt = Field(
         300,
         ge=0,
         le=24 * 3600,
@@ -211,6 +218,8 @@ class RiskSettings(BaseSettings):
         # Path("") is Path("."): a blank value would silently mean "the working directory".
         if isinstance(value, str) and value.strip() == "":
             raise ValueError("a path is required")
+        if isinstance(value, str) and "\x00" in value:  # only a .env can carry one
+            raise ValueError("a path cannot contain a NUL character")
         return value
 
     @field_validator("max_concurrent_backtests", mode="before")
@@ -229,10 +238,30 @@ class RiskSettings(BaseSettings):
 
     @property
     def database_url(self) -> str:
-        """The registry's SQLAlchemy URL: ``RISK_DB_URL`` or SQLite at ``RISK_DB_PATH``."""
+        """The registry's SQLAlchemy URL: ``RISK_DB_URL`` or SQLite at ``RISK_DB_PATH``.
+
+        ``RISK_DB_PATH`` is a path, never parsed as a URL: ``%41``, ``?``, ``#`` and
+        non-ASCII letters in it name exactly that file (see :func:`sqlite_url`).
+        """
         if self.db_url:
             return self.db_url
-        return f"sqlite:///{self.db_path}"
+        return sqlite_url(self.db_path)
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL text of the SQLite file ``path``, quoted so it parses back to it.
+
+    Built with ``URL.create`` (which percent-quotes the file name) instead of pasting the
+    path after ``sqlite:///``, where ``reg%41.sqlite`` would open ``regA.sqlite`` and
+    ``?mode=ro`` would become a driver option. ``:memory:`` is SQLite's in-memory name,
+    so such a path is written ``./:memory:``: a file, like every other path.
+    """
+    from sqlalchemy.engine import URL
+
+    database = str(path)
+    if database == ":memory:":
+        database = f"./{database}"
+    return URL.create("sqlite", database=database).render_as_string(hide_password=False)
 
 
 def env_name(field: str) -> str:
@@ -244,11 +273,15 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(env_name(f) for f in RiskSettings.mo
 
 
 def _collect(environ: Mapping[str, str], dotenv_path: Path | None) -> dict[str, str]:
-    """Merge ``.env`` and the environment (environment wins), keeping only ``RISK_*``."""
+    """Merge ``.env`` and the environment (environment wins), keeping only ``RISK_*``.
+
+    The whole ``.env`` is checked (:func:`app.config_input.read_dotenv`), not only its
+    ``RISK_*`` lines: a broken line may well have been meant as a limit.
+    """
     merged: dict[str, str] = {}
-    if dotenv_path is not None and dotenv_path.is_file():
-        for key, value in dotenv_values(dotenv_path).items():
-            if key.upper().startswith(ENV_PREFIX) and value is not None:
+    if dotenv_path is not None:
+        for key, value in read_dotenv(dotenv_path).items():
+            if key.upper().startswith(ENV_PREFIX):
                 merged[key.upper()] = value
     for key, value in environ.items():
         if key.upper().startswith(ENV_PREFIX):
@@ -267,9 +300,11 @@ def _explain(error: Mapping[str, Any], raw: Mapping[str, str]) -> str:
         problem = "is empty"
         fix = f"set {allowed}, or remove the variable to use the default"
     else:
-        problem = f"is invalid ({error['msg'].lower()})"
+        # A ValueError of our parsers reads better without pydantic's "Value error, ".
+        detail = str(error["msg"]).removeprefix("Value error, ")
+        problem = f"is invalid ({detail[:1].lower()}{detail[1:]})"
         fix = f"use {allowed}"
-    return f"{name}={value!r} {problem}; {fix}"
+    return f"{name}={shown(value)} {problem}; {fix}"
 
 
 def load_settings(
@@ -283,8 +318,9 @@ def load_settings(
     raw = _collect(os.environ if environ is None else environ, dotenv_path)
     unknown = sorted(set(raw) - KNOWN_VARIABLES)
     if unknown:
+        named = ", ".join(printable(cut(name)) for name in unknown)
         raise ConfigError(
-            f"unknown setting(s) {', '.join(unknown)}; check the spelling against "
+            f"unknown setting(s) {named}; check the spelling against "
             f".env.example (known: {', '.join(sorted(KNOWN_VARIABLES))})"
         )
     values: dict[str, Any] = {key[len(ENV_PREFIX) :].lower(): v for key, v in raw.items()}

@@ -25,6 +25,7 @@ from app.circuit_breaker import BreakerState, BreakerStatus, iso_utc
 from app.errors import TradingBotError
 from app.risk import breaker_commands as commands
 from app.settings import load_settings
+from app.text import printable
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "enable":
             cmd.add_argument("--reason", required=True, help="why (stored and recorded)")
             end = cmd.add_mutually_exclusive_group()
-            end.add_argument("--minutes", type=int, help="deactivate after N minutes")
+            end.add_argument("--minutes", help="deactivate after N minutes (whole number)")
             end.add_argument("--until", help="deactivate at this ISO 8601 time, e.g. ...Z")
         if name == "disable":
             cmd.add_argument("--reason", default="disabled by operator", help="why")
@@ -70,8 +71,9 @@ def _text(state: BreakerState) -> str:
         BreakerStatus.INACTIVE: "circuit breaker: inactive",
     }
     out = [lines[state.status]]
+    # The reason is whatever the file says: escaped, so that it cannot forge a line.
     if state.reason:
-        out.append(f"  reason:  {state.reason}")
+        out.append(f"  reason:  {printable(state.reason)}")
     if state.until:
         out.append(f"  until:   {iso_utc(state.until)}")
     elif state.status is BreakerStatus.ACTIVE:
@@ -79,7 +81,7 @@ def _text(state: BreakerState) -> str:
     if state.problem:
         out.append(f"  problem: {state.problem}")
         out.append("  fix:     repair the file, or rewrite it with `enable` or `disable`")
-    out.append(f"  file:    {state.file}")
+    out.append(f"  file:    {printable(str(state.file))}")
     return "\n".join(out)
 
 

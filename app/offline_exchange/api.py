@@ -3,19 +3,24 @@
 Only what Freqtrade and ccxt ask for is served. Errors use Binance's own JSON
 shape ``{"code": <negative int>, "msg": "..."}`` with its codes, so ccxt maps them
 to the same exceptions it would raise against the real exchange; an endpoint that
-is not served answers 404 in the same shape.
+is not served answers 404 in the same shape (see ``errors.py``).
+
+Parameters are checked as Binance checks them: integers are 1-20 ASCII digits
+(``^[0-9]{1,20}$``: no sign, space, ``_`` or other digits), ``symbols`` is a JSON
+list of symbol ids written without spaces, and a parameter sent twice is refused.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+import re
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from app.errors import DataError
+from app.offline_exchange.errors import BinanceError, Handler, binance_errors
 from app.offline_exchange.markets import futures_symbol, spot_symbol
 from app.offline_exchange.replay import Served
 from app.offline_exchange.state import ExchangeState
@@ -26,16 +31,11 @@ STATE_KEY: web.AppKey[ExchangeState] = web.AppKey("state", ExchangeState)
 SPOT_KLINES_MAX = 1000
 FUTURES_KLINES_MAX = 1500
 DEPTH_MAX = 5000
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class BinanceError(Exception):
-    """An error answered in Binance's JSON shape."""
-
-    def __init__(self, status: int, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.status, self.code, self.msg = status, code, msg
+_DIGITS = re.compile(r"[0-9]{1,20}")
+# Binance's own pattern for ``symbols`` (its error text shows it), with the character
+# class written as meant: [A-Z0-9-_.] is the range '9'..'_' there.
+_SYMBOLS = re.compile(r'\[(?:"[A-Z0-9_.-]{1,20}"(?:,"[A-Z0-9_.-]{1,20}")*)?\]')
+_SYMBOLS_SHOWN = '^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$'
 
 
 def _json(payload: Any) -> web.Response:
@@ -50,8 +50,15 @@ def _num(value: float) -> str:
 # -- REQUEST PARSING ----------------------------------------------------------------------
 
 
+def _single(request: web.Request, name: str) -> str | None:
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise BinanceError(400, -1101, "Duplicate values for a parameter detected.")
+    return values[0] if values else None
+
+
 def _param(request: web.Request, name: str) -> str:
-    value = request.query.get(name)
+    value = _single(request, name)
     if value is None or value == "":
         raise BinanceError(
             400,
@@ -62,17 +69,17 @@ def _param(request: web.Request, name: str) -> str:
 
 
 def _int_param(request: web.Request, name: str, low: int, high: int) -> int | None:
-    raw = request.query.get(name)
+    raw = _single(request, name)
     if raw is None:
         return None
-    try:
-        value = int(raw)
-    except ValueError:
+    # int() would also take " 5", "+5", "1_0" and "١٢"; Binance's rule is ASCII digits.
+    if not _DIGITS.fullmatch(raw):
         raise BinanceError(
             400,
             -1100,
             f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
-        ) from None
+        )
+    value = int(raw)
     if not low <= value <= high:
         raise BinanceError(400, -1100, f"Parameter '{name}' must be between {low} and {high}.")
     return value
@@ -96,17 +103,21 @@ def _markets(request: web.Request) -> list[Market]:
     if "symbol" in request.query:
         return [_market(request)]
     listed = state.store.markets(_futures(request))
-    if "symbols" in request.query:
-        try:
-            wanted = orjson.loads(request.query["symbols"])
-        except orjson.JSONDecodeError:
-            raise BinanceError(
-                400, -1100, "Illegal characters found in parameter 'symbols'."
-            ) from None
-        if not isinstance(wanted, list) or any(s not in listed for s in wanted):
-            raise BinanceError(400, -1121, "Invalid symbol.")
-        return [listed[s] for s in wanted]
-    return list(listed.values())
+    raw = _single(request, "symbols")
+    if raw is None:
+        return list(listed.values())
+    # The pattern admits only a flat list of symbol-id strings: no nesting, numbers,
+    # objects or spaces reach the lookup below.
+    if not _SYMBOLS.fullmatch(raw):
+        raise BinanceError(
+            400,
+            -1100,
+            f"Illegal characters found in parameter 'symbols'; legal range is '{_SYMBOLS_SHOWN}'.",
+        )
+    wanted: list[str] = orjson.loads(raw)
+    if any(symbol not in listed for symbol in wanted):
+        raise BinanceError(400, -1121, "Invalid symbol.")
+    return [listed[symbol] for symbol in wanted]
 
 
 # -- GENERAL ------------------------------------------------------------------------------
@@ -343,24 +354,6 @@ async def funding_rate(request: web.Request) -> web.Response:
 
 
 # -- APPLICATION --------------------------------------------------------------------------
-
-
-@web.middleware
-async def binance_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer every failure in Binance's JSON error shape."""
-    try:
-        return await handler(request)
-    except BinanceError as exc:
-        return web.json_response({"code": exc.code, "msg": exc.msg}, status=exc.status)
-    except web.HTTPNotFound:
-        msg = f"Unknown endpoint {request.method} {request.path}: the offline exchange serves "
-        msg += "public market data only (see docs/OFFLINE.md)."
-        return web.json_response({"code": -1000, "msg": msg}, status=404)
-    except web.HTTPMethodNotAllowed:
-        msg = f"Method {request.method} is not served for {request.path}."
-        return web.json_response({"code": -1000, "msg": msg}, status=405)
-    except DataError as exc:
-        return web.json_response({"code": -1000, "msg": str(exc)}, status=500)
 
 
 def create_app(state: ExchangeState) -> web.Application:

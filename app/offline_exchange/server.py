@@ -20,6 +20,7 @@ from aiohttp import web
 
 from app.errors import ConfigError, OfflineExchangeError
 from app.offline_exchange.api import create_app
+from app.offline_exchange.errors import BinanceRequestHandler
 from app.offline_exchange.replay import Mode
 from app.offline_exchange.state import ExchangeState, wall_clock_ms
 from app.offline_exchange.store import CandleStore
@@ -88,6 +89,7 @@ class OfflineExchange:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
@@ -124,6 +126,8 @@ class OfflineExchange:
             self._error = exc
             self._ready.set()
         finally:
+            if self._server is not None:
+                self._server.close()
             if self._runner is not None:
                 loop.run_until_complete(self._runner.cleanup())
             loop.close()
@@ -132,7 +136,18 @@ class OfflineExchange:
         assert self._sock is not None
         self._runner = web.AppRunner(create_app(self.state), access_log=None)
         await self._runner.setup()
-        await web.SockSite(self._runner, self._sock).start()
+        # Instead of web.SockSite: the same listening server, but each connection is a
+        # BinanceRequestHandler, so aiohttp's own HTTP errors (URL or header too long,
+        # malformed request) are answered in Binance's JSON shape too.
+        manager, loop = self._runner.server, asyncio.get_running_loop()
+        assert manager is not None
+
+        def connection() -> BinanceRequestHandler:
+            # None switches the access log off (as AppRunner(access_log=None) does); aiohttp
+            # supports it, its annotation does not say so.
+            return BinanceRequestHandler(manager, loop=loop, access_log=None)  # type: ignore[arg-type]
+
+        self._server = await loop.create_server(connection, sock=self._sock)
 
     def stop(self) -> None:
         """Stop serving and release the port; safe to call twice."""

@@ -25,7 +25,12 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.errors import RegistryError
+from app.safe_files import UnsafeFileError, read_head
+from app.text import printable, shown
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_SIGNATURES = ((b"PK\x03\x04", "a zip archive"), (b"\x1f\x8b", "a gzip file"))
+_PATH_FIX = "point RISK_DB_PATH at the registry file or at a path where a new one may be made"
 # Execution option that marks a connection as a writer (BEGIN IMMEDIATE on SQLite).
 WRITE_OPTION = "tradingbot_write"
 BUSY_TIMEOUT_MS = 60_000
@@ -55,6 +60,39 @@ def sqlite_file(url: URL) -> Path | None:
     if not database or database == ":memory:" or database.startswith("file::memory:"):
         return None
     return Path(database)
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse, before SQLite opens it, a file at the registry path that is not SQLite.
+
+    Called on every registry open (one ``stat``, ``open`` and 16-byte read). Nothing at
+    the path and an empty file are fine (a new registry is made there). A folder, FIFO,
+    device or a file that does not start with SQLite's header raises
+    :class:`RegistryError` saying what the file is; SQLite is never pointed at it, so it
+    is neither changed nor waited on (a FIFO would block the open).
+    """
+    where = printable(str(path))
+    try:
+        head = read_head(path, len(SQLITE_MAGIC))
+    except UnsafeFileError as exc:
+        raise RegistryError(f"the registry path {where} {exc.problem}; {_PATH_FIX}") from None
+    if not head or head == SQLITE_MAGIC:
+        return
+    kind = next((name for magic, name in _SIGNATURES if head.startswith(magic)), None)
+    if kind is None:
+        kind = "a text file" if _is_text(head) else "some other kind of file"
+    raise RegistryError(
+        f"the registry file {where} is not an SQLite database: it is {kind} (it starts with "
+        f"{shown(head)}); nothing was written to it; {_PATH_FIX}"
+    )
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return text.isprintable() or all(c.isprintable() or c in "\t\r\n" for c in text)
 
 
 def _on_sqlite_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:

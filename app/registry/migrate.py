@@ -16,10 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
-from sqlalchemy import Engine, exc, text
+from sqlalchemy import Engine, exc, inspect, text
 
 from app.errors import RegistryError
-from app.registry.engine import BUSY_TIMEOUT_MS, WRITE_OPTION, safe_url, set_wal, sqlite_file
+from app.registry.engine import (
+    BUSY_TIMEOUT_MS,
+    WRITE_OPTION,
+    check_sqlite_file,
+    safe_url,
+    set_wal,
+    sqlite_file,
+)
+from app.text import printable, shown
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -32,6 +40,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 HEAD_REVISION = "0002_run_lifecycle"
 # Any constant works; it only has to be the same in every process of this program.
 PG_ADVISORY_KEY = 0x7472_6164_6562_6F74  # "tradebot"
+# Tables every revision of the registry has: tell "our newer schema" from "not ours".
+REGISTRY_TABLES = frozenset({"runs", "metrics", "incidents"})
 _LOCK_TIMEOUT_S = BUSY_TIMEOUT_MS / 1000
 
 
@@ -92,10 +102,15 @@ def _process_lock(engine: Engine) -> Iterator[None]:
 
 
 def upgrade_database(engine: Engine) -> str:
-    """Bring the database to the head revision (idempotent); return the head revision."""
+    """Bring the database to the head revision (idempotent); return the head revision.
+
+    Refuses (:class:`RegistryError`, nothing written) a database that is not a registry
+    or is newer than this code: see :func:`ensure_schema`.
+    """
     head = head_revision()
     config = alembic_config()
     with _process_lock(engine):
+        _check_registry(engine)  # before anything is written, WAL included
         set_wal(engine)
         writer = engine.execution_options(**{WRITE_OPTION: True})
         with writer.connect() as conn, conn.begin():
@@ -117,14 +132,57 @@ def _wal_missing(engine: Engine) -> bool:
 
 
 def ensure_schema(engine: Engine) -> str:
-    """Upgrade when the database is behind; refuse one written by a newer version."""
+    """Upgrade when the database is behind; refuse one that is not (or not yet) ours.
+
+    Fast path, every open: the SQLite header check and one ``SELECT`` of the revision.
+    Refused with :class:`RegistryError` before anything is written (no table, no WAL
+    switch): a file that is not SQLite, a database that has tables but no
+    ``alembic_version`` (another application's), an ``alembic_version`` of another
+    application, and a registry of a newer revision than this code knows. An empty
+    database (or an empty file) becomes a registry; an older registry is upgraded.
+    """
+    path = sqlite_file(engine.url)
+    if path is not None:
+        check_sqlite_file(path)
     current = current_revision(engine)
     if current == HEAD_REVISION and not _wal_missing(engine):
         return HEAD_REVISION
-    head = head_revision()
-    if current is not None and current not in known_revisions():
-        raise RegistryError(
-            f"the registry at {safe_url(engine.url)} is at revision {current!r}, newer than this "
-            f"tradingbot knows (head {head!r}); upgrade tradingbot instead of using an old copy"
-        )
     return upgrade_database(engine)
+
+
+def _check_registry(engine: Engine) -> None:
+    path = sqlite_file(engine.url)
+    if path is not None:
+        check_sqlite_file(path)
+    current = current_revision(engine)
+    if current is not None and current in known_revisions():
+        return
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        names = set(inspector.get_table_names()) | set(inspector.get_view_names())
+    names.discard("alembic_version")
+    where = f"the registry database {safe_url(engine.url)}"
+    if path is not None:
+        where = f"the registry file {printable(str(path))} (an SQLite database)"
+    found = ", ".join(printable(name) for name in sorted(names)[:10])
+    more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+    fix = (
+        "nothing was written to it; point RISK_DB_PATH / RISK_DB_URL at the registry, or at "
+        "an empty database or a new file"
+    )
+    if current is None:
+        if names:
+            raise RegistryError(
+                f"{where} is not a tradingbot registry: it has the tables {found}{more} and no "
+                f"alembic_version (another application's database?); {fix}"
+            )
+        return
+    if not names >= REGISTRY_TABLES:
+        raise RegistryError(
+            f"{where} is not a tradingbot registry: its alembic_version is {shown(current)}, which "
+            f"no tradingbot revision has, and it has the tables {found or '(none)'}{more}; {fix}"
+        )
+    raise RegistryError(
+        f"{where} is at revision {shown(current)}, newer than this tradingbot knows (head "
+        f"{head_revision()!r}); upgrade tradingbot instead of using an old copy"
+    )

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.circuit_breaker import (
+    MAX_REASON_CHARS,
     BreakerState,
     BreakerStatus,
     disable_breaker,
@@ -28,9 +29,11 @@ from app.circuit_breaker import (
     parse_iso_utc,
     read_breaker,
 )
+from app.config_input import plain_int
 from app.errors import ConfigError, RegistryError
 from app.logs import CORRELATION_ID_ENV, Event, get_logger, log_event
 from app.risk.incidents import IncidentRecorder
+from app.text import printable, shown
 
 EXIT_INACTIVE = 0
 EXIT_ACTIVE = 20
@@ -66,17 +69,39 @@ def status(file: Path, now: datetime | None = None) -> BreakerState:
     return read_breaker(file, now or datetime.now(UTC))
 
 
-def resolve_until(*, minutes: int | None, until: str | None, now: datetime) -> datetime | None:
-    """The end time from ``--minutes`` or ``--until`` (None: until a person disables it)."""
+def resolve_until(
+    *, minutes: int | str | None, until: str | None, now: datetime
+) -> datetime | None:
+    """The end time from ``--minutes`` or ``--until`` (None: until a person disables it).
+
+    ``--minutes`` as typed must be ASCII digits (``1_0``, `` 5`` and ``١٢`` are refused);
+    ``--until`` must name its timezone and lie within the years 1-9999 in UTC. Both raise
+    :class:`ConfigError` (exit 2) naming the flag, the value and the fix.
+    """
     if minutes is not None:
-        if not 1 <= minutes <= MAX_MINUTES:
+        allowed = f"use a whole number of minutes in [1, {MAX_MINUTES}]"
+        try:
+            count = plain_int(minutes) if isinstance(minutes, str) else minutes
+        except ValueError as exc:
             raise ConfigError(
-                f"--minutes {minutes} is out of range; use a whole number in [1, {MAX_MINUTES}]"
-            )
-        return (now + timedelta(minutes=minutes)).replace(microsecond=0)
+                f"--minutes {shown(minutes)} is not valid ({exc}); {allowed}"
+            ) from None
+        if not 1 <= count <= MAX_MINUTES:
+            raise ConfigError(f"--minutes {count} is out of range; {allowed}")
+        return (now + timedelta(minutes=count)).replace(microsecond=0)
     if until is not None:
         return parse_iso_utc(until, name="--until")
     return None
+
+
+def check_reason(reason: str) -> None:
+    """Refuse (exit 2) a ``--reason`` longer than the file keeps; the library would cut it."""
+    length = len(reason.strip())
+    if length > MAX_REASON_CHARS:
+        raise ConfigError(
+            f"--reason is {length} characters long; keep it to {MAX_REASON_CHARS} (put details "
+            "in the incident or a ticket and name it in the reason)"
+        )
 
 
 def enable(
@@ -89,6 +114,7 @@ def enable(
 ) -> Change:
     """Activate the breaker, then record an incident (warning) with the reason."""
     now = now or datetime.now(UTC)
+    check_reason(reason)
     enable_breaker(file, reason=reason, now=now, until=until)
     state = read_breaker(file, now)
     ends = f" until {iso_utc(until)}" if until else " until disabled"
@@ -100,7 +126,7 @@ def enable(
         **_fields(state),
         until=until,
     )
-    text = f"circuit breaker enabled{ends}: {reason.strip()} ({file})"
+    text = f"circuit breaker enabled{ends}: {printable(reason.strip())} ({printable(str(file))})"
     return Change(state, True, _record(recorder, "warning", text))
 
 
@@ -113,6 +139,7 @@ def disable(
 ) -> Change:
     """Deactivate the breaker (repairs an unreadable file), then record an incident (info)."""
     now = now or datetime.now(UTC)
+    check_reason(reason)
     before = read_breaker(file, now)
     disable_breaker(file, reason=reason, now=now)
     state = read_breaker(file, now)
@@ -124,7 +151,8 @@ def disable(
         **_fields(state),
         previous=before.status.value,
     )
-    text = f"circuit breaker disabled (was {before.status.value}): {reason.strip()} ({file})"
+    was, why = before.status.value, printable(reason.strip())
+    text = f"circuit breaker disabled (was {was}): {why} ({printable(str(file))})"
     return Change(state, before.active, _record(recorder, "info", text))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.settings import KNOWN_VARIABLES
-from tests.helpers import REPO_ROOT, clean_env
+from tests.helpers import REPO_ROOT, clean_env, make_project, run_cli
 
 SCRIPT = REPO_ROOT / "scripts" / "circuit_breaker.py"
 
@@ -107,6 +108,18 @@ def test_status_when_file_corrupt_then_active_exit_21_naming_problem(tmp_path: P
         (["enable", "--reason", "x", "--until", "2030-01-01T00:00:00"], "has no timezone"),
         (["enable", "--reason", "x", "--until", "2020-01-01T00:00:00Z"], "not in the future"),
         (["enable", "--reason", " "], "--reason is empty"),
+        (["enable", "--reason", "x", "--until", "10000-01-01T00:00:00Z"], "--until='10000-01"),
+        (
+            ["enable", "--reason", "x", "--until", "9999-12-31T23:59:59-01:00"],
+            "--until='9999-12-31T23:59:59-01:00' is outside the years 1-9999 in UTC",
+        ),
+        (
+            ["enable", "--reason", "x", "--until", "0001-01-01T00:00:00+01:00"],
+            "is outside the years 1-9999 in UTC",
+        ),
+        (["enable", "--reason", "x", "--minutes", "1_0"], "--minutes '1_0' is not valid"),
+        (["enable", "--reason", "x", "--minutes", "١٢"], "is not valid (write ASCII"),
+        (["enable", "--reason", "r" * 1001], "--reason is 1001 characters long"),
         (["status", "--file", "a", "--state-dir", "b"], "not allowed"),
     ],
 )
@@ -176,3 +189,81 @@ def test_cli_when_concurrent_enable_disable_then_file_always_valid(tmp_path: Pat
     assert status.returncode in (0, 20)
     assert json.loads(status.stdout)["status"] in ("active", "inactive")
     assert len(_incidents(tmp_path)) == 6
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (os.mkfifo, "it is a named pipe (FIFO)"),
+        (lambda p: p.symlink_to(p.with_name("gone.json")), "it is a symbolic link"),
+    ],
+    ids=["fifo", "dangling-symlink"],
+)
+def test_status_when_path_hostile_then_exit_21_at_once(
+    tmp_path: Path, make: object, problem: str
+) -> None:
+    """A FIFO does not hang `status`; a dangling symlink does not read as inactive."""
+    make(tmp_path / "cb.json")  # type: ignore[operator]
+    result = cb(tmp_path, "status", "--file", "cb.json")
+    assert result.returncode == 21, result.stderr
+    assert problem in result.stdout
+
+
+def test_status_when_reason_forges_lines_then_shown_escaped_on_one_line(tmp_path: Path) -> None:
+    """Newlines, carriage returns and terminal escapes in a reason cannot add a line."""
+    forged = "ok\n  until:   2000-01-01T00:00:00Z\rcircuit breaker: inactive\x1b[2J"
+    enabled = cb(tmp_path, "enable", "--reason", forged, "--file", "cb.json")
+    assert enabled.returncode == 0, enabled.stderr
+
+    result = cb(tmp_path, "status", "--file", "cb.json")
+
+    assert result.returncode == 20
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0].strip() for line in lines] == [
+        "circuit breaker",
+        "reason",
+        "until",
+        "file",
+    ]
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout
+    assert "ok\\n  until:   2000-01-01T00:00:00Z\\rcircuit breaker: inactive\\x1b[2J" in lines[1]
+    assert json.loads((tmp_path / "cb.json").read_text())["reason"] == forged
+    assert "\\n" in _incidents(tmp_path)[0][1]  # the incident text is escaped too
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "named pipe"),
+        (b'{"active": false, "until_iso": "9999-12-31T23:59:59-01:00"}', "outside the years"),
+        (b"[" * 30_000 + b"]" * 30_000, "nested too deeply"),
+    ],
+    ids=["fifo", "calendar-edge", "deep-nesting"],
+)
+def test_runner_when_breaker_file_hostile_then_refused_exit_10_with_incident(
+    tmp_path: Path, content: bytes | None, problem: str
+) -> None:
+    """`tradingbot freqtrade backtesting` is refused (exit 10, blocked), never hangs or crashes."""
+    project = make_project(tmp_path)
+    state = project / "user_data" / "state"
+    state.mkdir(parents=True)
+    if content is None:
+        os.mkfifo(state / "circuit_breaker.json")
+    else:
+        (state / "circuit_breaker.json").write_bytes(content)
+    args = ["freqtrade", "backtesting", "-c", "user_data/configs/config.backtest.json"]
+
+    result = run_cli([*args, "--strategy", "MaCrossoverStrategy"], project, timeout=120)
+
+    assert result.returncode == 10, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert problem in result.stderr
+    runs = _query_runs(project)
+    assert runs == [("backtest", "blocked")]
+    assert any("CIRCUIT_BREAKER" in text for _, text in _incidents(project))
+
+
+def _query_runs(project: Path) -> list[tuple[str, str]]:
+    db = project / "user_data" / "registry" / "strategies_registry.sqlite"
+    with sqlite3.connect(db) as conn:
+        return [(str(a), str(b)) for a, b in conn.execute("SELECT kind, status FROM runs")]

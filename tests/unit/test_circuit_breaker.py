@@ -71,7 +71,7 @@ def test_read_when_path_is_a_folder_then_unreadable(tmp_path: Path) -> None:
     """A path that cannot be read as a file counts as active."""
     state = read_breaker(tmp_path, NOW)
     assert state.status is BreakerStatus.UNREADABLE
-    assert "cannot read it" in (state.problem or "")
+    assert "it is a folder, not a regular file" in (state.problem or "")
 
 
 def test_enable_when_until_given_then_file_has_design_format(tmp_path: Path) -> None:

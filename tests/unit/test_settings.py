@@ -170,3 +170,53 @@ def test_runbook_when_read_then_every_variable_documented() -> None:
     runbook = (REPO_ROOT / "docs" / "RUNBOOK.md").read_text(encoding="utf-8")
     missing = sorted(name for name in KNOWN_VARIABLES if name not in runbook)
     assert missing == []
+
+
+NUMERIC = sorted(
+    name
+    for name in KNOWN_VARIABLES
+    if name not in {"RISK_STATE_DIR", "RISK_CIRCUIT_BREAKER_FILE", "RISK_DB_PATH", "RISK_DB_URL"}
+)
+NOT_PLAIN = ["1_0", " 1", "1 ", "1e0", "+1", "0x1", "\u0661", "\uff11", "1,0", "Infinity"]
+
+
+@pytest.mark.parametrize("value", NOT_PLAIN)
+@pytest.mark.parametrize("name", NUMERIC)
+def test_load_when_number_not_plain_decimal_then_refused(name: str, value: str) -> None:
+    """Underscores, spaces, exponents, '+', hex and non-ASCII digits are refused everywhere."""
+    with pytest.raises(ConfigError) as error:
+        _load(**{name: value})
+    assert f"{name}={value!r} is invalid" in str(error.value)
+
+
+def test_load_when_value_long_or_with_controls_then_echo_cut_and_escaped() -> None:
+    """A 10,000-character value shows 80 characters and its length; controls are escaped."""
+    with pytest.raises(ConfigError) as error:
+        _load(RISK_MAX_LEVERAGE="9" * 10_000, RISK_LOSS_STREAK_MAX="\x1b[2J3\n")
+    message = str(error.value)
+    assert f"RISK_MAX_LEVERAGE={'9' * 80!r}... (10000 chars) is invalid" in message
+    assert "RISK_LOSS_STREAK_MAX='\\x1b[2J3\\n' is invalid" in message
+    assert len(message) < 1000
+    assert message.isprintable()
+
+
+def test_load_when_unknown_name_has_controls_then_escaped() -> None:
+    """An unknown name is echoed escaped too (it may come from a crafted .env)."""
+    with pytest.raises(ConfigError) as error:
+        _load(**{"RISK_X\n\x1b[1MY": "1"})
+    assert "RISK_X\\n\\x1b[1MY" in str(error.value)
+    assert str(error.value).isprintable()
+
+
+def test_load_when_path_has_nul_then_refused() -> None:
+    """A NUL in a path (only a .env can carry one) is refused, not a crash later."""
+    with pytest.raises(ConfigError, match=r"RISK_STATE_DIR='a\\x00b' is invalid"):
+        _load(RISK_STATE_DIR="a\x00b")
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", False), ("1", True)])
+def test_load_when_allow_when_cb_zero_or_one_then_bool(value: str, expected: bool) -> None:
+    """RISK_ALLOW_WHEN_CB takes exactly 0 or 1 (not true/yes/on)."""
+    assert _load(RISK_ALLOW_WHEN_CB=value).allow_when_cb is expected
+    with pytest.raises(ConfigError, match="RISK_ALLOW_WHEN_CB='yes'"):
+        _load(RISK_ALLOW_WHEN_CB="yes")

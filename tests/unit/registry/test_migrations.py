@@ -120,7 +120,7 @@ def test_registry_when_file_is_not_a_database_then_registry_error(tmp_path: Path
     db.write_text("this is not a database " * 200)
     with Registry(f"sqlite:///{db}") as registry, pytest.raises(RegistryError) as caught:
         registry.list_runs()
-    assert "file is not a database" in str(caught.value)
+    assert "is not an SQLite database: it is a text file" in str(caught.value)
     assert str(db) in str(caught.value)
 
 
