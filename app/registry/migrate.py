@@ -160,6 +160,12 @@ def _check_registry(engine: Engine) -> None:
     with engine.connect() as conn:
         inspector = inspect(conn)
         names = set(inspector.get_table_names()) | set(inspector.get_view_names())
+    if current is None and "alembic_version" in names:
+        # Another process's migration committed between the two reads (PostgreSQL has no
+        # file lock around this check): read the revision it wrote.
+        current = current_revision(engine)
+        if current is not None and current in known_revisions():
+            return
     names.discard("alembic_version")
     where = f"the registry database {safe_url(engine.url)}"
     if path is not None:
