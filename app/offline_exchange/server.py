@@ -28,8 +28,11 @@ LOOPBACK = "127.0.0.1"
 _START_TIMEOUT_SEC = 30.0
 
 
-def check_host(host: str, allow_remote: bool) -> None:
-    """Refuse a non-loopback address unless the operator asked for it explicitly."""
+def check_host(host: str, allow_remote: bool, *, what: str = "the offline exchange") -> None:
+    """Refuse a non-loopback address unless the operator asked for it explicitly.
+
+    ``what`` names the server in the message (the exporter uses the same rule).
+    """
     if host == "localhost":
         return
     try:
@@ -41,7 +44,7 @@ def check_host(host: str, allow_remote: bool) -> None:
         ) from None
     if not address.is_loopback and not allow_remote:
         raise ConfigError(
-            f"--host {host} is not a loopback address; the offline exchange binds loopback only. "
+            f"--host {host} is not a loopback address; {what} binds loopback only. "
             "Pass --allow-remote to expose it on another interface (it has no authentication)."
         )
 
