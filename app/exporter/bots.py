@@ -96,10 +96,10 @@ class BotSource:
             if endpoint == "show_config":
                 raise BotDown from exc
             raise SourceError(f"/{endpoint} timed out ({exc.__class__.__name__})") from None
+        except ValueError:  # the body is not JSON (requests' JSONDecodeError is one)
+            raise SourceError(f"/{endpoint} did not answer JSON") from None
         except requests.RequestException as exc:
             raise SourceError(f"/{endpoint} failed: {exc.__class__.__name__}") from None
-        except ValueError:  # the body is not JSON
-            raise SourceError(f"/{endpoint} did not answer JSON") from None
         if answer is None:  # freqtrade-client's answer to a refused connection
             if endpoint == "show_config":
                 raise BotDown

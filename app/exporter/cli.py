@@ -42,8 +42,8 @@ def _run(args: argparse.Namespace) -> int:
     from app.errors import ConfigError
     from app.exporter.service import build_server
     from app.exporter.settings import load_exporter_settings
+    from app.hosts import check_host
     from app.logs import Event, configure_logging, get_logger, log_event
-    from app.offline_exchange.server import check_host
     from app.settings import load_settings
 
     if not 0 <= args.port <= 65535:
