@@ -200,6 +200,7 @@ class GuardPublisher:
             self._tmp.write_text(text, encoding="utf-8")
             self._tmp.replace(self.path)
         except OSError as exc:
+            self._tmp.unlink(missing_ok=True)  # a half-written temp file helps nobody
             self._failed(f"{type(exc).__name__}: {exc}")
             return False
         if self._problem is not None:
