@@ -39,11 +39,12 @@ def panel_queries() -> list[tuple[str, str]]:
 def metric_names(expr: str) -> set[str]:
     """The exported metric family names an expression uses (histogram series folded)."""
     names = set()
-    for name in METRIC.findall(expr):
+    for found in METRIC.findall(expr):
+        family = found
         for suffix in SUFFIXES:
-            if name.endswith(suffix) and name.removesuffix(suffix) in SPECS:
-                name = name.removesuffix(suffix)
-        names.add(name)
+            if found.endswith(suffix) and found.removesuffix(suffix) in SPECS:
+                family = found.removesuffix(suffix)
+        names.add(family)
     return names
 
 
