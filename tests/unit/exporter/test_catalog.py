@@ -31,17 +31,11 @@ def test_catalog_when_read_then_every_contract_name_with_its_labels() -> None:
     assert specs["tradingbot_guard_refusals_total"].labels == ("bot", "reason")
     assert specs["tradingbot_guard_check_duration_seconds"].kind == "histogram"
     assert specs["tradingbot_exporter_source_up"].labels == ("source",)
+    per_bot = ("tradingbot_bot_", "tradingbot_risk_", "tradingbot_guard_", "tradingbot_daily_")
     for spec in CATALOG:
         assert (spec.kind == "counter") == spec.name.endswith("_total"), spec.name
-        assert ("bot" in spec.labels) == spec.name.startswith(
-            (
-                "tradingbot_bot_",
-                "tradingbot_risk_",
-                "tradingbot_guard_",
-                "tradingbot_daily_",
-                "tradingbot_loss_",
-            )  # fmt: skip
-        ), spec.name
+        bot_metric = spec.name.startswith(per_bot) or spec.name == "tradingbot_loss_streak"
+        assert ("bot" in spec.labels) == bot_metric, spec.name
 
 
 def test_runbook_when_read_then_documents_every_metric() -> None:
