@@ -14,6 +14,8 @@ up again) are logged once each, not once per scrape.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -28,6 +30,22 @@ from app.exporter.catalog import Batch, families
 from app.logs import Event, get_logger, log_event
 
 _log = get_logger("exporter")
+# The scraper's own timeout for the scrape in progress (X-Prometheus-Scrape-Timeout-Seconds).
+_SCRAPE_TIMEOUT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "scrape_timeout", default=None
+)
+# Time kept to encode and send the answer before the scraper gives up.
+SEND_MARGIN_S = 0.25
+
+
+@contextlib.contextmanager
+def scrape_timeout(seconds: float | None) -> Iterator[None]:
+    """Within this block, scrapes finish before ``seconds`` (minus a margin to send them)."""
+    token = _SCRAPE_TIMEOUT.set(seconds)
+    try:
+        yield
+    finally:
+        _SCRAPE_TIMEOUT.reset(token)
 
 
 class SourceError(Exception):
@@ -95,9 +113,17 @@ class TradingbotCollector:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def collect(self) -> Iterator[Metric]:
-        """Called by prometheus-client for every scrape."""
+        """Called by prometheus-client for every scrape.
+
+        Waits for the sources until the deadline: the configured one, or sooner when the
+        scraper said it gives up earlier (a late answer would fail the whole scrape).
+        """
         now = self._clock()
         started = time.perf_counter()
+        deadline = self._deadline_s
+        scraper = _SCRAPE_TIMEOUT.get()
+        if scraper is not None:
+            deadline = max(min(deadline, scraper - SEND_MARGIN_S), 0.05)
         status = Batch()
         work: list[tuple[_Runner, Batch, Future[tuple[bool, float, str | None]] | None]] = []
         for runner in self._runners:
@@ -108,7 +134,7 @@ class TradingbotCollector:
                 work.append((runner, batch, None))
         batches = [status]
         for runner, batch, future in work:
-            ok, seconds, problem = self._outcome(future, started)
+            ok, seconds, problem = self._outcome(future, started, deadline)
             if future is not None and future.done():
                 batches.append(batch)
             self._report(runner, ok, problem)
@@ -117,16 +143,17 @@ class TradingbotCollector:
             status.add("tradingbot_exporter_source_duration_seconds", seconds, source=name)
         yield from families(batches)
 
+    @staticmethod
     def _outcome(
-        self, future: Future[tuple[bool, float, str | None]] | None, started: float
+        future: Future[tuple[bool, float, str | None]] | None, started: float, deadline: float
     ) -> tuple[bool, float, str | None]:
         if future is None:
             return False, 0.0, "its collection from an earlier scrape is still running"
-        remaining = self._deadline_s - (time.perf_counter() - started)
+        remaining = deadline - (time.perf_counter() - started)
         try:
             return future.result(timeout=max(remaining, 0.0))
         except FutureTimeout:
-            return False, time.perf_counter() - started, f"timed out after {self._deadline_s} s"
+            return False, time.perf_counter() - started, f"timed out after {deadline:g} s"
 
     @staticmethod
     def _report(runner: _Runner, ok: bool, problem: str | None) -> None:

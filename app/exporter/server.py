@@ -4,7 +4,8 @@ Binds in the caller's thread (a taken port fails at once with a clear message), 
 serves each request in its own thread. ``/health`` answers ``{"status": "ok"}`` whenever
 the process serves requests: it says nothing about the sources, whose state is in
 ``/metrics`` (``tradingbot_exporter_source_up``). Anything else is 404; methods other
-than GET and HEAD are 405.
+than GET and HEAD are 405. A scrape answers before the scraper's own timeout
+(``X-Prometheus-Scrape-Timeout-Seconds``): sources still running then show as down.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from app.errors import ConfigError
-from app.exporter.collector import TradingbotCollector
+from app.exporter.collector import TradingbotCollector, scrape_timeout
 
 HEALTH_BODY = json.dumps({"status": "ok"}).encode()
 
@@ -53,7 +54,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, "application/json", HEALTH_BODY)
         elif path == "/metrics":
             encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-            self._reply(200, content_type, encoder(self.server.registry))
+            with scrape_timeout(_seconds(self.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))):
+                body = encoder(self.server.registry)
+            self._reply(200, content_type, body)
         else:
             self._reply(404, "text/plain", b"404 Not Found: use /metrics or /health\n")
 
@@ -77,6 +80,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # stdlib signature
         """No access log: Prometheus scrapes every few seconds."""
+
+
+def _seconds(text: str | None) -> float | None:
+    """Prometheus's scrape timeout header; None when absent or not a positive number."""
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and 0 < value < 3600 else None
 
 
 class ExporterServer:

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -159,3 +160,26 @@ def test_script_when_started_then_serves_until_sigterm(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "Exporter stopped." in out
     assert json.loads(err.splitlines()[0])["message"] == "exporter_started"
+
+
+def test_metrics_when_scraper_timeout_header_then_answers_before_it() -> None:
+    """A source slower than Prometheus's scrape timeout shows down instead of making the
+    whole scrape late (which Prometheus would count as a failed scrape)."""
+    from app.exporter.collector import TradingbotCollector
+    from app.exporter.server import ExporterServer
+    from tests.unit.exporter.test_collector import Hanging
+
+    hanging = Hanging("slow")
+    collector = TradingbotCollector([hanging], deadline_s=30)
+    with ExporterServer(collector, host="127.0.0.1", port=0) as running:
+        request = urllib.request.Request(
+            f"{running.url}/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "0.75"}
+        )
+        started = time.monotonic()
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            body = answer.read().decode()
+        took = time.monotonic() - started
+        hanging.release.set()
+
+    assert took < 2.0
+    assert 'tradingbot_exporter_source_up{source="slow"} 0.0' in body
