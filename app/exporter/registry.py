@@ -11,19 +11,26 @@ and switches SQLite to WAL: both writes). It opens its own engine:
   ``lock_timeout`` for the session, a connect timeout.
 
 Only columns present since the first migration are read, so an exporter works with a
-registry of any revision. Every figure comes from four aggregate queries per scrape.
+registry of any revision. Every figure comes from four aggregate queries. On SQLite they
+run again only when the database changed since the last scrape (``PRAGMA data_version``
+on the exporter's one connection): a registry of 10,000 runs costs a full scan per
+change, not per scrape, and the answer is never stale.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, Select, create_engine, func, select
+from sqlalchemy import Connection, Engine, Select, create_engine, func, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from app.errors import ConfigError
 from app.exporter.catalog import Batch
@@ -73,11 +80,44 @@ def _sqlite_engine(path: Path) -> Engine:
         conn.execute("PRAGMA query_only = ON")
         return conn
 
-    return create_engine("sqlite://", creator=connect)
+    # One connection (data_version is per connection), used under RegistrySource's lock.
+    return create_engine("sqlite://", creator=connect, poolclass=StaticPool)
 
 
 def _timestamp(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class _Figures:
+    runs: list[Any]  # (kind, status, count, newest start, newest end)
+    incidents: dict[str, int]
+    drawdowns: list[Any]  # (strategy, max_drawdown_account)
+    backup: datetime | None
+
+
+def _query(conn: Connection) -> _Figures:
+    runs = conn.execute(
+        select(
+            Run.kind,
+            Run.status,
+            func.count(),
+            func.max(Run.started_utc),
+            func.max(Run.finished_utc),
+        ).group_by(Run.kind, Run.status)
+    ).all()
+    incidents = conn.execute(select(Incident.severity, func.count()).group_by(Incident.severity))
+    drawdowns = conn.execute(_latest_drawdowns()).all()
+    backup = conn.execute(
+        select(func.max(Run.finished_utc)).where(
+            Run.kind == "other",
+            Run.status == "succeeded",
+            Run.params["operation"].as_string() == "backup",
+        )
+    ).scalar()
+    return _Figures(
+        list(runs), {str(k): int(v) for k, v in incidents.all()}, list(drawdowns), backup
+    )
 
 
 class RegistrySource:
@@ -88,43 +128,43 @@ class RegistrySource:
     def __init__(self, url_text: str) -> None:
         self.url: URL = parse_url(url_text)
         self.engine = readonly_engine(url_text)
+        self._sqlite = self.url.get_backend_name() == "sqlite"
+        self._lock = threading.Lock()
+        self._cache: tuple[int, _Figures] | None = None
 
     def close(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
 
     def collect(self, batch: Batch, now: float) -> None:
-        """Four aggregate queries in one read-only transaction."""
+        """The registry's figures (queried again only when it changed, on SQLite)."""
+        if not self._lock.acquire(timeout=BUSY_TIMEOUT_S * 4):
+            raise SourceError("the registry is being read by another scrape")
         try:
-            with self.engine.connect() as conn:
-                runs = conn.execute(
-                    select(
-                        Run.kind,
-                        Run.status,
-                        func.count(),
-                        func.max(Run.started_utc),
-                        func.max(Run.finished_utc),
-                    ).group_by(Run.kind, Run.status)
-                ).all()
-                incidents = dict(
-                    conn.execute(
-                        select(Incident.severity, func.count()).group_by(Incident.severity)
-                    ).all()
-                )
-                drawdowns = conn.execute(_latest_drawdowns()).all()
-                backup = conn.execute(
-                    select(func.max(Run.finished_utc)).where(
-                        Run.kind == "other",
-                        Run.status == "succeeded",
-                        Run.params["operation"].as_string() == "backup",
-                    )
-                ).scalar()
+            figures = self._figures()
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise SourceError(
                 f"reading the registry at {safe_url(self.url)} failed: {reason}"
             ) from None
-        counts = {(kind, status): int(n) for kind, status, n, _, _ in runs}
+        finally:
+            self._lock.release()
+        self._emit(batch, figures)
+
+    def _figures(self) -> _Figures:
+        with self.engine.connect() as conn:
+            if not self._sqlite:
+                return _query(conn)
+            version = int(conn.exec_driver_sql("PRAGMA data_version").scalar_one())
+            if self._cache is not None and self._cache[0] == version:
+                return self._cache[1]
+            figures = _query(conn)
+            self._cache = (version, figures)
+            return figures
+
+    @staticmethod
+    def _emit(batch: Batch, figures: _Figures) -> None:
+        counts = {(kind, status): int(n) for kind, status, n, _, _ in figures.runs}
         for kind in RUN_KINDS:
             for status in RUN_STATUSES:
                 batch.add(
@@ -133,17 +173,19 @@ class RegistrySource:
                     kind=kind,
                     status=status,
                 )
-        for kind, status, _, started, finished in runs:
+        for kind, status, _, started, finished in figures.runs:
             last = _timestamp(started if status == "running" else (finished or started))
             if last is not None:
                 batch.add("tradingbot_last_run_timestamp_seconds", last, kind=kind, status=status)
         for severity in SEVERITIES:
             batch.add(
-                "tradingbot_incidents_total", float(incidents.get(severity, 0)), severity=severity
+                "tradingbot_incidents_total",
+                float(figures.incidents.get(severity, 0)),
+                severity=severity,
             )
-        for strategy, value in drawdowns:
+        for strategy, value in figures.drawdowns:
             batch.add("tradingbot_strategy_max_drawdown_ratio", float(value), strategy=strategy)
-        batch.add("tradingbot_last_backup_timestamp_seconds", _timestamp(backup) or 0.0)
+        batch.add("tradingbot_last_backup_timestamp_seconds", _timestamp(figures.backup) or 0.0)
 
 
 def _latest_drawdowns() -> Select[str, float]:

@@ -188,3 +188,23 @@ def test_registry_when_url_unsupported_then_config_error(url: str, message: str)
         RegistrySource(url)
 
     assert "hidden" not in str(excinfo.value)
+
+
+def test_registry_when_changed_between_scrapes_then_next_scrape_sees_it(tmp_path: Path) -> None:
+    """The SQLite answer is reused only while the database is unchanged: a new incident
+    and a new run show at the very next scrape."""
+    url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    _fill(url)
+    source = RegistrySource(url)
+    before = collect(source)
+    same = collect(source)
+
+    with Registry(url) as registry:
+        registry.log_incident(severity="critical", description="again", correlation_id="c")
+        registry.start_run(kind="live", correlation_id="c")
+    after = collect(source)
+    source.close()
+
+    assert same == before
+    assert after["tradingbot_incidents_total{severity=critical}"] == 2.0
+    assert after["tradingbot_runs_total{kind=live,status=running}"] == 1.0
