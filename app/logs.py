@@ -72,6 +72,12 @@ class Event(StrEnum):
     INCIDENT_LOGGED = "incident_logged"
     INCIDENT_FAILED = "incident_failed"
     INCIDENTS_UNWRITTEN = "incidents_unwritten"
+    # guard metrics file and the Prometheus exporter
+    GUARD_METRICS_UNWRITTEN = "guard_metrics_unwritten"
+    GUARD_METRICS_WRITTEN = "guard_metrics_written"
+    EXPORTER_STARTED = "exporter_started"
+    EXPORTER_SOURCE_DOWN = "exporter_source_down"
+    EXPORTER_SOURCE_UP = "exporter_source_up"
 
 
 class JsonFormatter(logging.Formatter):

@@ -7,6 +7,8 @@ Three measurements, each against a baseline measured in the same run:
 3. ``GuardedStrategy.confirm_trade_entry`` as Freqtrade calls it in a backtest, with three
    open trades, real candle arrays and a new ``current_time`` per call (so the snapshot is
    rebuilt every time). Needs ../shared/data; skipped without it.
+4. the same call with the live guard's metrics publisher (app/risk/publish.py) attached
+   and without, alternating in blocks: the ratio is what publishing costs an entry.
 
 The baseline is Freqtrade's own default ``IStrategy.confirm_trade_entry`` (returns True),
 timed the same way, so the ratio shows what the guard adds per entry.
@@ -116,10 +118,10 @@ def guard_and_inputs(settings: RiskSettings) -> tuple[Guard, AccountSnapshot, En
     return guard, account, entry
 
 
-def bench_strategy(settings_env: dict[str, str], calls: int) -> list[int] | None:
-    """confirm_trade_entry through GuardedStrategy with a snapshot rebuilt every call."""
+def strategy_confirm(settings_env: dict[str, str]) -> tuple[Any, Callable[[int], object]] | None:
+    """A backtest GuardedStrategy with three open trades and its confirm_trade_entry(i)."""
     if not SHARED.is_dir():
-        print(f"(skipping the strategy benchmark: no data at {SHARED})")
+        print(f"(skipping the strategy benchmarks: no data at {SHARED})")
         return None
     import os
 
@@ -175,9 +177,51 @@ def bench_strategy(settings_env: dict[str, str], calls: int) -> list[int] | None
             side="long",
         )
 
-    samples = measure(confirm, calls)
+    return strategy, confirm
+
+
+def bench_strategy(settings_env: dict[str, str], calls: int) -> list[int] | None:
+    """confirm_trade_entry through GuardedStrategy with a snapshot rebuilt every call."""
+    made = strategy_confirm(settings_env)
+    if made is None:
+        return None
+    samples = measure(made[1], calls)
     LocalTrade.reset_trades()
     return samples
+
+
+def bench_publish(settings_env: dict[str, str], calls: int, rounds: int = 10) -> None:
+    """The same call with the live guard's metrics publisher attached vs not.
+
+    The two sides alternate in ``rounds`` blocks (so load changes hit both); between
+    blocks the publisher folds its timings and writes its file, as once per bot loop.
+    """
+    import tempfile
+
+    from app.risk.publish import GuardPublisher
+
+    made = strategy_confirm(settings_env)
+    if made is None:
+        return
+    strategy, confirm = made
+    runtime = strategy.guard_runtime
+    folder = Path(tempfile.mkdtemp(prefix="bench-guard-"))
+    publisher = GuardPublisher(folder / "bench.json", bot="bench", strategy="S",
+                               drawdown_limit=0.5, loss_cap=0.5, tracks_streak=True)  # fmt: skip
+    block = max(calls // rounds, 1000)
+    sides: dict[str, list[int]] = {"without": [], "with": []}
+    for _ in range(rounds):
+        for side in ("without", "with"):
+            runtime.publisher = publisher if side == "with" else None
+            sides[side] += measure(confirm, block)
+            if side == "with":
+                publisher.publish(runtime.guard, None, NOW)
+    runtime.publisher = None
+    LocalTrade.reset_trades()
+    report("confirm_trade_entry, metrics NOT published", sides["without"], sides["without"])
+    report("confirm_trade_entry, metrics published", sides["with"], sides["without"])
+    ratio = statistics.median(sides["with"]) / statistics.median(sides["without"])
+    print(f"published / not published, median per call: x{ratio:.3f} (aim <= 1.02)")
 
 
 def main() -> int:
@@ -214,6 +258,7 @@ def main() -> int:
     strategy = bench_strategy(ALL_RULES, args.calls)
     if strategy is not None:
         report("GuardedStrategy.confirm_trade_entry, new snapshot", strategy, base)
+    bench_publish(ALL_RULES, args.calls)
     return 0
 
 

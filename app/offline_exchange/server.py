@@ -9,7 +9,6 @@ guarded runner keep the exchange up for exactly the lifetime of a Freqtrade chil
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import threading
 from collections.abc import Callable
@@ -18,7 +17,8 @@ from types import TracebackType
 
 from aiohttp import web
 
-from app.errors import ConfigError, OfflineExchangeError
+from app.errors import OfflineExchangeError
+from app.hosts import check_host
 from app.offline_exchange.api import create_app
 from app.offline_exchange.errors import BinanceRequestHandler
 from app.offline_exchange.replay import Mode
@@ -27,24 +27,6 @@ from app.offline_exchange.store import CandleStore
 
 LOOPBACK = "127.0.0.1"
 _START_TIMEOUT_SEC = 30.0
-
-
-def check_host(host: str, allow_remote: bool) -> None:
-    """Refuse a non-loopback address unless the operator asked for it explicitly."""
-    if host == "localhost":
-        return
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ConfigError(
-            f"--host {host!r} is not an IP address; use 127.0.0.1 (default) or an address of "
-            "this machine"
-        ) from None
-    if not address.is_loopback and not allow_remote:
-        raise ConfigError(
-            f"--host {host} is not a loopback address; the offline exchange binds loopback only. "
-            "Pass --allow-remote to expose it on another interface (it has no authentication)."
-        )
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -21,6 +21,7 @@ import uuid
 import weakref
 from dataclasses import dataclass, replace
 from datetime import datetime
+from time import perf_counter
 from typing import Any
 
 from freqtrade.enums import RunMode
@@ -40,6 +41,7 @@ from app.risk.feeds import (
 )
 from app.risk.guard import Guard, GuardMode
 from app.risk.incidents import IncidentSink
+from app.risk.publish import GuardPublisher
 from app.risk.rules import DailyDrawdownRule, DailyLossCapRule, NearLiquidationRule
 from app.risk.snapshot import AccountSnapshot, DayClock, EntryRequest, OpenPosition
 from app.settings import RiskSettings, load_settings
@@ -97,11 +99,14 @@ class GuardRuntime:
         guard: Guard,
         trades: TradeFeed,
         prices: PriceFeed,
+        publisher: GuardPublisher | None = None,
     ) -> None:
         self.strategy = strategy
         self.guard = guard
         self.trades = trades
         self.prices = prices
+        # Live/dry-run only: the guard's metrics for the exporter (app/risk/publish.py).
+        self.publisher = publisher
         self.timeframe_sec = timeframe_to_seconds(strategy.timeframe)
         self.needs_equity = any(
             isinstance(r, DailyLossCapRule | DailyDrawdownRule) for r in guard.rules
@@ -165,7 +170,12 @@ class GuardRuntime:
         else:
             trades = BacktestTradeFeed()
             prices = BacktestPriceFeed(strategy.dp, tf, tf_sec)
-        runtime = cls(strategy, guard, trades, prices)
+        publisher = (
+            GuardPublisher.for_bot(settings, strategy.config, type(strategy).__name__)
+            if mode is GuardMode.LIVE
+            else None
+        )
+        runtime = cls(strategy, guard, trades, prices, publisher)
         log_event(
             _log,
             logging.INFO,
@@ -274,7 +284,11 @@ class GuardRuntime:
 
         In backtests the rules are not re-run on a candle where nothing they depend on can
         have changed (see :meth:`_quiet`); the day's equity peak is still sampled.
+        Live and dry-run, the guard's metrics are then published (never raises).
         """
+        publisher = self.publisher
+        started = perf_counter() if publisher is not None else 0.0
+        account = None
         try:
             idle = self._idle
             if (
@@ -287,10 +301,14 @@ class GuardRuntime:
                 self._new_run()
             if not self.guard.live and self._quiet(now):
                 return
-            decision = self.guard.evaluate_account(self._build(now, with_positions=False), now)
+            account = self._build(now, with_positions=False)
+            decision = self.guard.evaluate_account(account, now)
             self._loop_until = None if decision.allowed else decision.until
         except Exception as exc:  # noqa: BLE001  # entries re-check with a fresh snapshot
             self.guard.report_error(exc, now, where="bot_loop_start")
+        if publisher is not None:
+            publisher.observe(perf_counter() - started)
+            publisher.publish(self.guard, account, now)
 
     def _quiet(self, now: datetime) -> bool:
         """True when every account rule must decide as at the last evaluation.
@@ -342,6 +360,8 @@ class GuardRuntime:
         self, *, pair: str, side: str, amount: float, rate: float, now: datetime
     ) -> Decision:
         """``confirm_trade_entry``: the guard's decision on the final order."""
+        publisher = self.publisher
+        started = perf_counter() if publisher is not None else 0.0
         pending = self._pending.pop(pair, None)
         leverage = pending.leverage if pending else 1.0
         stake = amount * rate / leverage
@@ -358,9 +378,12 @@ class GuardRuntime:
         )
         if self.needs_liquidation and leverage > 1.0:
             entry = replace(entry, liquidation_price=self._liquidation_price(entry, amount))
-        return self.guard.check_entry(
+        decision = self.guard.check_entry(
             account, entry, now, candle=lambda: self.prices.last_closed(pair, now)
         )
+        if publisher is not None:
+            publisher.observe(perf_counter() - started)
+        return decision
 
     def _liquidation_price(self, entry: EntryRequest, amount: float) -> float | None:
         """The liquidation price the new position would have, as Freqtrade estimates it.

@@ -114,7 +114,9 @@ def test_compose_when_read_then_no_secret_inline_and_env_file_used() -> None:
 
     assert service["env_file"] == [".env"]
     assert not [name for name in inline if SECRET_WORDS.search(name)]
-    assert not re.search(r"(?i)(api[_-]?key|secret|password)\s*[:=]\s*\S", COMPOSE.read_text())
+    # A value taken from .env by interpolation (${NAME...}) is not a secret written inline.
+    text = re.sub(r"\$\{[^}]*\}", "${}", COMPOSE.read_text())
+    assert not re.search(r"(?i)(api[_-]?key|secret|password)\s*[:=]\s*(?!\$\{)\S", text)
 
 
 @pytest.mark.parametrize("command", ["backtesting", "hyperopt"])
@@ -135,6 +137,98 @@ def test_documented_compose_run_when_parsed_then_freqtrade_accepts_it(command: s
         assert parsed["strategy"] == "MaCrossoverStrategy"
         for config in parsed["config"]:
             assert (REPO_ROOT / config.removeprefix("/freqtrade/")).is_file(), config
+
+
+# -- COMPOSE: MONITORING PROFILE ----------------------------------------------------------
+
+MONITORING = ("exporter", "prometheus", "alertmanager", "grafana")
+CONFIG = REPO_ROOT / "config"
+
+
+def _monitoring(name: str) -> dict[str, Any]:
+    service: dict[str, Any] = _compose()["services"][name]
+    return service
+
+
+@pytest.mark.parametrize("name", MONITORING)
+def test_monitoring_when_read_then_in_profile_hardened_and_loopback(name: str) -> None:
+    """Each monitoring service: only in the `monitoring` profile, hardened like freqtrade
+    (no new privileges, no capabilities, read-only root, a non-root user, limits), its
+    ports on 127.0.0.1 only."""
+    service = _monitoring(name)
+
+    assert service["profiles"] == ["monitoring"]
+    assert "no-new-privileges:true" in service["security_opt"]
+    assert service["cap_drop"] == ["ALL"]
+    assert service["read_only"] is True
+    assert "/tmp" in service["tmpfs"]
+    assert not str(service["user"]).startswith("0")
+    assert service["mem_limit"] and service["cpus"] and service["pids_limit"]
+    assert service["restart"] == "unless-stopped"
+    assert service["ports"] and all(str(p).startswith("127.0.0.1:") for p in service["ports"])
+
+
+def test_monitoring_when_read_then_official_images_pinned_to_tested_versions() -> None:
+    """Official images at exact versions; Prometheus and Alertmanager are the versions the
+    tests run (Debian's 2.42 and 0.25); the exporter is the bundle's image."""
+    images = {name: _monitoring(name)["image"] for name in MONITORING}
+
+    assert images["exporter"] == _service()["image"]
+    assert images["prometheus"] == "prom/prometheus:v2.42.0"
+    assert images["alertmanager"] == "prom/alertmanager:v0.25.0"
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", images["grafana"])
+
+
+def test_monitoring_when_read_then_prometheus_scrapes_exporter_by_service_name() -> None:
+    """prometheus.yml scrapes exporter:9000 (the service and its port) and loads alerts.yml;
+    the exporter listens on that port inside the compose network."""
+    config = yaml.safe_load((CONFIG / "prometheus" / "prometheus.yml").read_text())
+    exporter = _monitoring("exporter")
+
+    targets = [t for job in config["scrape_configs"] for sc in job["static_configs"]
+               for t in sc["targets"]]  # fmt: skip
+    assert targets == ["exporter:9000"]
+    assert config["rule_files"] == ["alerts.yml"]
+    assert exporter["entrypoint"] == ["tradingbot", "exporter"]
+    assert exporter["command"][exporter["command"].index("--port") + 1] == "9000"
+    assert "--allow-remote" in exporter["command"]
+    assert "./config/prometheus:/etc/prometheus:ro" in _monitoring("prometheus")["volumes"]
+
+
+def test_monitoring_when_read_then_data_on_named_volumes() -> None:
+    """Prometheus, Alertmanager and Grafana keep their data on named volumes."""
+    volumes = _compose()["volumes"]
+
+    for name, target in (("prometheus", "/prometheus"), ("alertmanager", "/alertmanager"),
+                         ("grafana", "/var/lib/grafana")):  # fmt: skip
+        mounts = [v for v in _monitoring(name)["volumes"] if v.endswith(f":{target}")]
+        assert len(mounts) == 1, (name, mounts)
+        assert mounts[0].split(":")[0] in volumes
+
+
+def test_monitoring_when_read_then_alertmanager_renders_its_template_from_env() -> None:
+    """Alertmanager starts through render-config.sh with the Telegram values from .env;
+    the token never appears in the compose file."""
+    service = _monitoring("alertmanager")
+    command = " ".join(service["command"])
+
+    assert "render-config.sh /etc/tradingbot/alertmanager.yml /tmp/alertmanager.yml" in command
+    assert "--config.file=/tmp/alertmanager.yml" in command
+    assert "--cluster.listen-address=" in command
+    assert service["environment"]["ALERTMANAGER_TELEGRAM_BOT_TOKEN"].startswith(
+        "${ALERTMANAGER_TELEGRAM_BOT_TOKEN:?"
+    )
+
+
+def test_ci_when_read_then_prometheus_and_alertmanager_installed_when_missing() -> None:
+    """.ci/run and the workflow install Debian's prometheus and prometheus-alertmanager."""
+    script = (REPO_ROOT / ".ci" / "run").read_text()
+    workflow = WORKFLOW.read_text()
+
+    for package in ("prometheus", "prometheus-alertmanager"):
+        assert re.search(rf"apt-get install[^\n]*\b{package}\b", script), package
+        assert re.search(rf"apt-get install[^\n]*\b{package}\b", workflow), package
+    assert "--profile monitoring config" in workflow
 
 
 # -- DOCKERFILE ---------------------------------------------------------------------------

@@ -1,0 +1,282 @@
+"""Guard metrics publication (app/risk/publish.py): once per loop, continued across
+restarts, and never able to stop the guard from deciding."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from freqtrade.data.dataprovider import DataProvider
+from freqtrade.enums import RunMode
+from freqtrade.persistence import Trade, init_db
+
+from app.circuit_breaker import BreakerState, BreakerStatus
+from app.risk.breaker_view import MemoryBreakerView
+from app.risk.guard import Guard, GuardMode
+from app.risk.guard_file import BUCKETS, read_guard_metrics
+from app.risk.publish import GuardPublisher, daily_ratios
+from app.risk.snapshot import AccountSnapshot
+from app.settings import load_settings
+from tests.helpers import REPO_ROOT
+from tests.strategies.churn_strategies import GuardedChurnStrategy
+from tests.unit.risk.conftest import LogReader
+from tests.unit.strategies.test_base import FixedWallets, _config, _confirm
+
+NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+
+
+def _guard() -> Guard:
+    settings = load_settings({}, dotenv_path=None)
+    return Guard(settings, mode=GuardMode.LIVE, breaker=MemoryBreakerView(), incidents=None,
+                 correlation_id="t")  # fmt: skip
+
+
+def _account(**kwargs: Any) -> AccountSnapshot:
+    values: dict[str, Any] = {
+        "taken_at": NOW,
+        "breaker": BreakerState(BreakerStatus.INACTIVE, Path("x")),
+        "wallet": 100.0,
+        "realised_today": -2.0,
+        "unrealised": -3.0,
+        "day_peak_equity": 110.0,
+        "loss_streak": 2,
+    }
+    return AccountSnapshot.build(**{**values, **kwargs})
+
+
+def _publisher(path: Path, **kwargs: Any) -> GuardPublisher:
+    options: dict[str, Any] = {"bot": "b", "strategy": "S", "drawdown_limit": 0.08,
+                               "loss_cap": 0.05, "tracks_streak": True}  # fmt: skip
+    return GuardPublisher(path, **{**options, **kwargs})
+
+
+def test_daily_ratios_when_account_valued_then_as_the_rules_compute() -> None:
+    """Drawdown from the peak (incl. open trades) and loss over the day start equity."""
+    drawdown, loss = daily_ratios(_account())
+
+    assert drawdown == pytest.approx((110 - 97) / 110)
+    assert loss == pytest.approx(5 / 102)
+    assert daily_ratios(_account(realised_today=4.0, unrealised=1.0))[1] == 0.0
+    assert daily_ratios(_account(unrealised=None)) == (None, None)
+
+
+def test_publish_when_loop_then_file_has_state_refusals_histogram_and_ratios(
+    tmp_path: Path,
+) -> None:
+    """One publish writes every figure; durations land in their buckets."""
+    path = tmp_path / "guard" / "b.json"
+    publisher, guard = _publisher(path), _guard()
+    guard.refusals.update({"CIRCUIT_BREAKER": 3, "GUARD_ERROR": 1})
+    for seconds in (0.0004, 0.003, 0.3, 20.0):
+        publisher.observe(seconds)
+
+    assert publisher.publish(guard, _account(), NOW) is True
+
+    got = read_guard_metrics(path)
+    assert (got.bot, got.strategy, got.updated, got.state) == ("b", "S", NOW.timestamp(), "ACTIVE")
+    assert got.refusals["CIRCUIT_BREAKER"] == 3 and got.refusals["GUARD_ERROR"] == 1
+    assert got.refusals["LOSS_STREAK"] == 0  # every reason exported from the start
+    cumulative = dict(zip(BUCKETS, got.check_seconds.cumulative, strict=True))
+    assert (cumulative[0.0005], cumulative[0.005], cumulative[0.5], cumulative[10.0]) == (
+        1,
+        2,
+        3,
+        3,
+    )
+    assert got.check_seconds.count == 4
+    assert got.check_seconds.total == pytest.approx(20.3034)
+    assert got.daily_drawdown_ratio == pytest.approx(13 / 110)
+    assert (got.daily_drawdown_limit_ratio, got.daily_loss_cap_ratio) == (0.08, 0.05)
+    assert got.loss_streak == 2
+    assert [p.name for p in path.parent.iterdir()] == ["b.json"]  # no temp file left
+
+
+def test_publish_when_rules_off_then_ratios_and_streak_absent(tmp_path: Path) -> None:
+    """Without the daily rules equity is not valued, without the streak rule no streak."""
+    path = tmp_path / "b.json"
+    publisher = _publisher(path, drawdown_limit=None, loss_cap=None, tracks_streak=False)
+
+    publisher.publish(_guard(), _account(), NOW)
+
+    got = read_guard_metrics(path)
+    assert (got.daily_drawdown_ratio, got.daily_loss_ratio, got.loss_streak) == (None, None, None)
+
+
+def test_publish_when_guard_counts_reset_then_counter_keeps_growing(tmp_path: Path) -> None:
+    """A guard that starts its counts again never makes the exported counter go down."""
+    path = tmp_path / "b.json"
+    publisher, guard = _publisher(path), _guard()
+    guard.refusals["STALE_DATA"] = 5
+    publisher.publish(guard, None, NOW)
+    guard.refusals["STALE_DATA"] = 7
+    publisher.publish(guard, None, NOW)
+    guard.reset_counts()
+    guard.refusals["STALE_DATA"] = 2
+    publisher.publish(guard, None, NOW)
+
+    assert read_guard_metrics(path).refusals["STALE_DATA"] == 9
+
+
+def test_publisher_when_bot_restarts_then_counters_continue_from_its_file(tmp_path: Path) -> None:
+    """A restarted bot continues its counters and histogram: no counter reset."""
+    path = tmp_path / "b.json"
+    first, guard = _publisher(path), _guard()
+    guard.refusals["GUARD_ERROR"] = 4
+    first.observe(0.002)
+    first.publish(guard, _account(), NOW)
+
+    second, fresh = _publisher(path), _guard()
+    fresh.refusals["GUARD_ERROR"] = 1
+    second.observe(0.002)
+    second.publish(fresh, None, NOW + timedelta(minutes=1))
+
+    got = read_guard_metrics(path)
+    assert got.refusals["GUARD_ERROR"] == 5
+    assert got.check_seconds.count == 2
+    assert got.loss_streak is None  # the new process saw no account yet
+
+
+def test_publisher_when_previous_file_corrupt_then_starts_from_zero(tmp_path: Path) -> None:
+    """A torn file from a crash is not continued (a counter reset, which Prometheus handles)."""
+    path = tmp_path / "b.json"
+    path.write_text('{"format": 1, "bot": "b", "refusals": {"GUARD_ERROR": 99')
+
+    publisher = _publisher(path)
+    publisher.publish(_guard(), None, NOW)
+
+    assert read_guard_metrics(path).refusals["GUARD_ERROR"] == 0
+
+
+def test_publish_when_folder_unusable_then_false_and_warned_once(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """A path whose folder is a file: publish returns False, one warning for many loops."""
+    (tmp_path / "guard").write_text("a file where the folder should be")
+    publisher = _publisher(tmp_path / "guard" / "b.json")
+
+    results = [publisher.publish(_guard(), _account(), NOW) for _ in range(3)]
+
+    assert results == [False, False, False]
+    warnings = [r for r in risk_log() if r["message"] == "guard_metrics_unwritten"]
+    assert len(warnings) == 1
+    assert "NotADirectoryError" in warnings[0]["error"] or "FileExistsError" in warnings[0]["error"]
+
+
+def test_publish_when_disk_full_then_false_and_no_exception(tmp_path: Path) -> None:
+    """A write that fails half way (file size limit: EFBIG, like a full disk) costs the
+    publication only; the previous file stays whole for the exporter."""
+    script = textwrap.dedent(
+        f"""
+        import json, resource, signal, sys
+        from datetime import UTC, datetime
+        from pathlib import Path
+        sys.path.insert(0, {str(REPO_ROOT)!r})
+        from app.risk.breaker_view import MemoryBreakerView
+        from app.risk.guard import Guard, GuardMode
+        from app.risk.publish import GuardPublisher
+        from app.settings import load_settings
+        guard = Guard(load_settings({{}}, dotenv_path=None), mode=GuardMode.LIVE,
+                      breaker=MemoryBreakerView(), incidents=None, correlation_id="t")
+        path = Path({str(tmp_path / "b.json")!r})
+        publisher = GuardPublisher(path, bot="b", strategy="S", drawdown_limit=None,
+                                   loss_cap=None, tracks_streak=False)
+        first = publisher.publish(guard, None, datetime(2026, 1, 1, tzinfo=UTC))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+        second = publisher.publish(guard, None, datetime(2026, 1, 2, tzinfo=UTC))
+        print(json.dumps([first, second]))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == [True, False]
+    assert "guard_metrics_unwritten" in result.stderr
+    assert (
+        read_guard_metrics(tmp_path / "b.json").updated
+        == datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    )
+
+
+@pytest.fixture
+def dry_run_db() -> Iterator[None]:
+    init_db("sqlite://")
+    yield
+    Trade.session.remove()
+    Trade.use_db = False
+
+
+def _dry_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bot_name: str | None) -> Any:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RISK_STATE_DIR", str(tmp_path / "state"))
+    config = _config(RunMode.DRY_RUN)
+    if bot_name is not None:
+        config["bot_name"] = bot_name
+    strategy = GuardedChurnStrategy(config)
+    strategy.dp = DataProvider(config, None)
+    strategy.wallets = FixedWallets(1.0)
+    strategy.bot_start()
+    return strategy
+
+
+@pytest.mark.usefixtures("dry_run_db")
+def test_dry_run_when_loop_runs_then_file_named_after_bot_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dry-run bot publishes <state>/guard/<bot_name>.json at each loop, with its checks."""
+    strategy = _dry_run(tmp_path, monkeypatch, "desk one")
+    assert _confirm(strategy) is True
+
+    strategy.bot_loop_start(current_time=NOW)
+
+    got = read_guard_metrics(tmp_path / "state" / "guard" / "desk-one.json")
+    assert got.strategy == "GuardedChurnStrategy"
+    assert got.check_seconds.count == 2  # the entry check and the loop's account check
+
+
+@pytest.mark.usefixtures("dry_run_db")
+def test_dry_run_when_guard_folder_unwritable_then_guard_still_decides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, risk_log: LogReader
+) -> None:
+    """Publishing fails every loop; entries are still checked, allowed and refused."""
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "guard").write_text("not a folder")
+    monkeypatch.setenv("RISK_LIVE_MAX_CONCURRENT_TRADES", "1")
+    strategy = _dry_run(tmp_path, monkeypatch, None)
+
+    strategy.bot_loop_start(current_time=NOW)
+    allowed = _confirm(strategy)
+    strategy.bot_loop_start(current_time=NOW + timedelta(seconds=5))
+    (tmp_path / "state" / "circuit_breaker.json").write_text('{"active": true, "reason": "x"}')
+    refused = _confirm(strategy)
+
+    assert (allowed, refused) == (True, False)
+    assert len([r for r in risk_log() if r["message"] == "guard_metrics_unwritten"]) == 1
+
+
+@pytest.mark.parametrize("runmode", [RunMode.BACKTEST, RunMode.HYPEROPT])
+def test_backtest_when_guard_runs_then_nothing_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runmode: RunMode
+) -> None:
+    """Backtests and hyperopt have no publisher: no file, no timing on their hot path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RISK_STATE_DIR", str(tmp_path / "state"))
+    strategy = GuardedChurnStrategy(_config(runmode))
+    strategy.dp = DataProvider(_config(runmode), None)
+    strategy.wallets = FixedWallets(1.0)
+    strategy.bot_start()
+
+    _confirm(strategy)
+    strategy.bot_loop_start(current_time=NOW)
+
+    assert strategy.guard_runtime.publisher is None
+    assert not (tmp_path / "state" / "guard").exists()
