@@ -118,7 +118,7 @@ class Scrubber:
         for path in configs:
             try:
                 documents.append(_read_config(path))
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, OverflowError, RecursionError) as exc:
                 notes.append(
                     f"config {path} could not be read for secrets ({str(exc)[:120]}); values "
                     "only it holds are masked by context alone"

@@ -105,6 +105,12 @@ def test_parse_when_document_malformed_then_named(document: object, message: str
         ({"kind": "zip"}, r"\(params\) has kind 'zip'; expected 'file'"),
         ({"target": {"a": "b"}}, "has target .*, of the wrong JSON type"),
         ({"target": "../x.json"}, "contains '..'"),
+        ({"target": "."}, "not a relative path in normal form"),
+        ({"target": ""}, "target is empty"),
+        ({"target": "./A.json"}, "not a relative path in normal form"),
+        ({"target": "Caf\u00e9.json"}, "only A-Z a-z 0-9"),
+        ({"target": "A\nB.json"}, "only A-Z a-z 0-9"),
+        ({"target": ["A.json"]}, "has target .*, of the wrong JSON type"),
         ({"target": "Evil.py", "path": "params/Evil.py"}, "is not one of the params part's files"),
         (
             {"path": "params/Other.json"},
