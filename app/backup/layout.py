@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy.engine import URL
+
 from app.backup.names import refusal
 from app.registry.engine import parse_url, safe_url, sqlite_file
 
@@ -58,6 +60,16 @@ NOT_FOR_TRADES = frozenset(
         "strategies", "hyperopts", "freqaimodels", "notebooks", "configs", "data", "plot",
     }
 )  # fmt: skip
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of the SQLite file ``path``, quoted so that it parses back to it
+    (pasted after ``sqlite:///``, ``reg%41.sqlite`` would name ``regA.sqlite`` and ``?x``
+    would become a driver option). Same rule as the registry's ``RISK_DB_PATH``."""
+    database = str(path)
+    if database == ":memory:":
+        database = f"./{database}"  # a file of that name, not SQLite's in-memory database
+    return URL.create("sqlite", database=database).render_as_string(hide_password=False)
 
 
 def absolute(path: Path) -> Path:
@@ -103,9 +115,9 @@ class BackupPaths:
         if settings.db_url:
             url = settings.db_url
         elif "db_path" in explicit:
-            url = f"sqlite:///{settings.db_path}"
+            url = sqlite_url(settings.db_path)
         else:
-            url = f"sqlite:///{user_data / REGISTRY_FILE}"
+            url = sqlite_url(user_data / REGISTRY_FILE)
         state_dir = settings.state_dir if "state_dir" in explicit else user_data / "state"
         return cls(user_data=user_data, registry_url=url, state_dir=state_dir)
 

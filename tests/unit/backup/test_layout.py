@@ -27,6 +27,13 @@ def test_resolve_when_db_path_and_state_dir_set_then_used(tmp_path: Path) -> Non
     assert paths.state_dir == tmp_path / "s"
 
 
+def test_resolve_when_db_path_looks_like_a_url_then_that_very_file(tmp_path: Path) -> None:
+    """RISK_DB_PATH is a path: %41, ? and # name exactly that file, never a URL's parts."""
+    for name in ("reg%41.sqlite", "reg?mode=ro.sqlite", "reg#x.sqlite"):
+        settings = load_settings(environ={"RISK_DB_PATH": str(tmp_path / name)}, dotenv_path=None)
+        assert BackupPaths.resolve(tmp_path / "ud", settings).registry_file == tmp_path / name
+
+
 def test_resolve_when_db_url_postgresql_then_no_registry_file(tmp_path: Path) -> None:
     """A PostgreSQL registry has no file to copy; its URL is shown without the password."""
     settings = load_settings(
