@@ -105,10 +105,18 @@ def _variants(value: str) -> set[str]:
     }
 
 
+# Values that hide nothing: empty, or masked already (by us, or by Freqtrade's sanitizer).
+_NOTHING_TO_HIDE = frozenset({"", MASK, "REDACTED"})
+
+
 def _mask_group(match: re.Match[str]) -> str:
     value = match.group("v")
     if value[:1] in ("'", '"') and value[-1:] == value[:1] and len(value) >= 2:
+        if value[1:-1] in _NOTHING_TO_HIDE:
+            return match.group(0)
         return f"{match.group('head')}{value[0]}{MASK}{value[0]}"
+    if value in _NOTHING_TO_HIDE:
+        return match.group(0)
     return f"{match.group('head')}{MASK}"
 
 
@@ -159,6 +167,12 @@ class Redactor:
         text = _URL_CREDENTIALS.sub(_mask_group, text)
         text = _BOT_TOKEN.sub(_mask_group, text)
         return _ASSIGNED.sub(_mask_group, text)
+
+    def redact_values(self, text: str) -> str:
+        """``text`` with the known secret values masked; no context rules (for data such as
+        order ids and tags, which a context rule must not touch)."""
+        pattern = self._pattern
+        return text if pattern is None else pattern.sub(MASK, text)
 
     def redact_bytes(self, data: bytes) -> bytes:
         """The same for bytes (decoded as UTF-8, undecodable bytes kept as escapes)."""

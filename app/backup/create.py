@@ -14,13 +14,24 @@ import errno
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 from app.backup.archive import zip_folder
-from app.backup.layout import ARCHIVES, STATE_EXCLUDED, BackupPaths
-from app.backup.manifest import MANIFEST_NAME, Entry, Manifest, sha256_file, versions
+from app.backup.layout import ARCHIVES, COMPONENTS, REGISTRY_FILE, BackupPaths
+from app.backup.manifest import (
+    MANIFEST_NAME,
+    Entry,
+    Manifest,
+    canonical_path,
+    sha256_file,
+    versions,
+)
+from app.backup.names import STATE_EXCLUDED
+from app.backup.scrub import Scrubber, config_files
 from app.backup.sqlite_copy import copy_database, integrity_check
 from app.errors import BackupError
 from app.registry.records import iso_utc
@@ -46,10 +57,17 @@ def _entry(staging: Path, relative: str, component: str, kind: str, target: str)
     return Entry(relative, component, kind, target, size, digest)
 
 
-def _database(staging: Path, source: Path, relative: str, component: str, target: str) -> Entry:
+def _database(
+    staging: Path, source: Path, component: str, target: str, scrubber: Scrubber
+) -> Entry:
+    relative = canonical_path(component, target)
     copy = staging / relative
     copy.parent.mkdir(parents=True, exist_ok=True)
     copy_database(source, copy)
+    try:
+        scrubber.database(copy, component, by_context=component == "registry")
+    except sqlite3.Error as exc:
+        raise BackupError(f"masking secrets in the copy of {str(source)!r} failed: {exc}") from None
     entry = _entry(staging, relative, component, "sqlite", target)
     return dataclasses.replace(entry, integrity=integrity_check(copy, quick=True))
 
@@ -91,7 +109,7 @@ def _place(staging: Path, out_dir: Path, name: str) -> Path:
 
 
 def _collect(
-    paths: BackupPaths, staging: Path, include_logs: bool
+    paths: BackupPaths, staging: Path, include_logs: bool, scrubber: Scrubber
 ) -> tuple[list[Entry], list[str]]:
     entries: list[Entry] = []
     notes: list[str] = []
@@ -102,31 +120,43 @@ def _collect(
             "backup (SQLite files only); back it up with the database's own tools (pg_dump)"
         )
     elif registry.is_file():
-        entries.append(
-            _database(staging, registry, f"registry/{registry.name}", "registry", registry.name)
-        )
+        entries.append(_database(staging, registry, "registry", REGISTRY_FILE.name, scrubber))
     else:
         notes.append(f"no registry database at {registry}")
-    for database in paths.trade_databases():
+    databases, skipped = paths.trade_databases()
+    notes += skipped
+    for database in databases:
         target = database.relative_to(paths.user_data).as_posix()
-        entries.append(_database(staging, database, f"trades/{target}", "trades", target))
+        entries.append(_database(staging, database, "trades", target, scrubber))
     folders = [
-        ("backtests", paths.component_root("backtests"), ()),
-        ("hyperopts", paths.component_root("hyperopts"), ()),
-        ("state", paths.state_dir, STATE_EXCLUDED),
+        ("backtests", paths.component_root("backtests")),
+        ("hyperopts", paths.component_root("hyperopts")),
+        ("state", paths.state_dir),
     ]
     if include_logs:
-        folders.insert(2, ("logs", paths.component_root("logs"), ()))
-    for component, folder, exclude in folders:
+        folders.insert(2, ("logs", paths.component_root("logs")))
+    for component, folder in folders:
         if not folder.is_dir():
             notes.append(f"{component}: no folder {folder}")
             continue
-        notes += zip_folder(folder, staging / ARCHIVES[component], exclude_top=exclude)
-        entries.append(_entry(staging, ARCHIVES[component], component, "zip", ""))
-    for param_file in paths.param_files():
-        relative = f"params/{param_file.name}"
+        archive = ARCHIVES[component]
+        notes += zip_folder(
+            folder,
+            staging / archive,
+            component,
+            scrubber,
+            exclude_top=STATE_EXCLUDED if component == "state" else (),
+        )
+        entries.append(_entry(staging, archive, component, "zip", ""))
+    param_files, skipped = paths.param_files()
+    notes += skipped
+    for param_file in param_files:
+        relative = canonical_path("params", param_file.name)
         (staging / "params").mkdir(exist_ok=True)
-        shutil.copyfile(param_file, staging / relative)
+        text = param_file.read_bytes().decode("utf-8", "surrogateescape")
+        masked = scrubber.redact_text(text, param_file.name)
+        scrubber.changed["params"] += masked != text
+        (staging / relative).write_bytes(masked.encode("utf-8", "surrogateescape"))
         entries.append(_entry(staging, relative, "params", "file", param_file.name))
     notes += [
         f"{e.path}: quick_check says {e.integrity!r} (the live database is damaged)"
@@ -136,14 +166,31 @@ def _collect(
     return entries, notes
 
 
+def _redaction_note(scrubber: Scrubber, components: list[str]) -> str:
+    changed = ", ".join(f"{c} {n}" for c, n in sorted(scrubber.changed.items()) if n) or "nothing"
+    return (
+        f"secrets masked as [REDACTED] in {', '.join(components) or 'nothing'} (logs included "
+        "only with --logs): values of the secret environment variables and .env entries of "
+        f"the backing-up process, of the secret keys in configs, and secrets recognised by "
+        f"context; files or database values changed: {changed}"
+    )
+
+
 def create_backup(
     paths: BackupPaths,
     *,
     out_dir: Path | None = None,
     include_logs: bool = False,
     now: datetime | None = None,
+    environ: Mapping[str, str] | None = None,
+    dotenv: Path | None = Path(".env"),
 ) -> BackupResult:
-    """Back up everything ``paths`` describes into a new folder under ``out_dir``."""
+    """Back up everything ``paths`` describes into a new folder under ``out_dir``.
+
+    Secrets of ``environ`` (default: this process's environment), of ``dotenv`` and of
+    the configs (see :func:`app.backup.scrub.config_files`) are masked in everything
+    copied. Fails with BackupError and leaves nothing behind.
+    """
     if not paths.user_data.is_dir():
         raise BackupError(
             f"user_data folder {str(paths.user_data)!r} does not exist; pass --user-data DIR"
@@ -159,7 +206,14 @@ def create_backup(
             f"cannot create the backup folder in {str(target_dir)!r}: {exc}"
         ) from None
     try:
-        entries, notes = _collect(paths, staging, include_logs)
+        scrubber = Scrubber.from_sources(
+            os.environ if environ is None else environ,
+            dotenv,
+            config_files(paths.user_data, paths.registry_file),
+        )
+        entries, notes = _collect(paths, staging, include_logs, scrubber)
+        redacted = [c for c in COMPONENTS if c in {e.component for e in entries}]
+        notes += [*scrubber.notes, _redaction_note(scrubber, redacted)]
         manifest = Manifest(
             created_utc=str(iso_utc(moment)),
             versions=versions(),
@@ -170,6 +224,7 @@ def create_backup(
             },
             entries=entries,
             notes=notes,
+            redacted=redacted,
         )
         (staging / MANIFEST_NAME).write_text(
             json.dumps(manifest.to_json(), indent=2) + "\n", encoding="utf-8"

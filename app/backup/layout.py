@@ -22,10 +22,14 @@ moves everything that was not configured explicitly.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy.engine import URL
+
+from app.backup.names import refusal
 from app.registry.engine import parse_url, safe_url, sqlite_file
 
 if TYPE_CHECKING:
@@ -47,9 +51,53 @@ ARCHIVES = {
     "state": "state.zip",
 }
 TRADES_PATTERN = "tradesv3*.sqlite"
-# Concurrency slots are per running process; restoring them would block runs until their TTL.
-STATE_EXCLUDED = ("running",)
 REGISTRY_FILE = Path("registry") / "strategies_registry.sqlite"
+# Top folders of user_data that are no place for a trade database: other parts' folders,
+# code Freqtrade loads (strategies, hyperopts, freqaimodels), notebooks, configs and data.
+NOT_FOR_TRADES = frozenset(
+    {
+        "backups", "backtest_results", "hyperopt_results", "logs", "state", "registry",
+        "strategies", "hyperopts", "freqaimodels", "notebooks", "configs", "data", "plot",
+    }
+)  # fmt: skip
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of the SQLite file ``path``, quoted so that it parses back to it
+    (pasted after ``sqlite:///``, ``reg%41.sqlite`` would name ``regA.sqlite`` and ``?x``
+    would become a driver option). Same rule as the registry's ``RISK_DB_PATH``."""
+    database = str(path)
+    if database == ":memory:":
+        database = f"./{database}"  # a file of that name, not SQLite's in-memory database
+    return URL.create("sqlite", database=database).render_as_string(hide_password=False)
+
+
+def absolute(path: Path) -> Path:
+    """``path`` made absolute and normalised, *without* resolving links (``resolve()`` would
+    hide a symbolic link that the restore has to see and refuse)."""
+    return Path(os.path.normpath(Path(path).absolute()))
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A folder as a trusted ``anchor`` (taken as given) plus ``parts`` below it.
+
+    A restore opens the anchor as the operator named it and walks ``parts`` without
+    following symbolic links: for everything under user_data the anchor is user_data's
+    parent, so user_data itself and every folder below it must be real folders.
+    """
+
+    anchor: Path
+    parts: tuple[str, ...]
+
+    @property
+    def path(self) -> Path:
+        """The folder's path."""
+        return self.anchor.joinpath(*self.parts)
+
+    def below(self, *more: str) -> Place:
+        """A folder further down."""
+        return Place(self.anchor, (*self.parts, *more))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +115,9 @@ class BackupPaths:
         if settings.db_url:
             url = settings.db_url
         elif "db_path" in explicit:
-            url = f"sqlite:///{settings.db_path}"
+            url = sqlite_url(settings.db_path)
         else:
-            url = f"sqlite:///{user_data / REGISTRY_FILE}"
+            url = sqlite_url(user_data / REGISTRY_FILE)
         state_dir = settings.state_dir if "state_dir" in explicit else user_data / "state"
         return cls(user_data=user_data, registry_url=url, state_dir=state_dir)
 
@@ -105,23 +153,58 @@ class BackupPaths:
             return registry.parent
         return roots[component]
 
-    def trade_databases(self) -> list[Path]:
-        """Every trade database under user_data, except inside backups."""
-        if not self.user_data.is_dir():
-            return []
-        skip = self.backups_dir.resolve()
-        found = []
-        for path in sorted(self.user_data.rglob(TRADES_PATTERN)):
-            if path.is_symlink() or not path.is_file() or path.name.startswith("."):
-                continue
-            if path.resolve().is_relative_to(skip):
-                continue
-            found.append(path)
-        return found
+    def place(self, component: str) -> Place:
+        """Where a component's files go: the folder's :class:`Place` (registry: its folder)."""
+        folder = self.component_root(component)
+        user_data = absolute(self.user_data)
+        target = absolute(folder)
+        if target.is_relative_to(user_data) and user_data.name:
+            relative = target.relative_to(user_data).parts
+            return Place(user_data.parent, (user_data.name, *relative))
+        if not target.name:
+            return Place(target, ())
+        return Place(target.parent, (target.name,))
 
-    def param_files(self) -> list[Path]:
-        """The strategies' parameter files (``<strategy file>.json``)."""
+    def reserved_for_trades(self) -> frozenset[str]:
+        """Top folders of user_data where no trade database may be (see ``NOT_FOR_TRADES``)."""
+        reserved = set(NOT_FOR_TRADES)
+        user_data = absolute(self.user_data)
+        for folder in (self.state_dir, self.registry_file and self.registry_file.parent):
+            if folder:
+                target = absolute(folder)
+                if target != user_data and target.is_relative_to(user_data):
+                    reserved.add(target.relative_to(user_data).parts[0])
+        return frozenset(reserved)
+
+    def trade_databases(self) -> tuple[list[Path], list[str]]:
+        """Every trade database under user_data a restore would accept; notes on the rest."""
+        if not self.user_data.is_dir():
+            return [], []
+        reserved = self.reserved_for_trades()
+        found, notes = [], []
+        for path in sorted(self.user_data.rglob(TRADES_PATTERN)):
+            parts = path.relative_to(self.user_data).parts
+            if parts[0] == "backups" or path.is_symlink() or not path.is_file():
+                continue
+            problem = refusal("trades", parts, reserved)
+            if problem is None:
+                found.append(path)
+            else:
+                notes.append(f"trades: left out {path}: it {problem}")
+        return found, notes
+
+    def param_files(self) -> tuple[list[Path], list[str]]:
+        """The strategies' parameter files (``<strategy file>.json``); notes on the rest."""
         folder = self.component_root("params")
         if not folder.is_dir():
-            return []
-        return sorted(p for p in folder.glob("*.json") if p.is_file() and not p.is_symlink())
+            return [], []
+        found, notes = [], []
+        for path in sorted(folder.glob("*.json")):
+            if path.is_symlink() or not path.is_file():
+                continue
+            problem = refusal("params", (path.name,))
+            if problem is None:
+                found.append(path)
+            else:
+                notes.append(f"params: left out {path}: it {problem}")
+        return found, notes

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 
 from app.errors import BackupError
 
@@ -43,6 +44,26 @@ def copy_database(source: Path, target: Path) -> None:
         src.close()
     for suffix in ("-wal", "-shm"):  # closing the last connection removes them; be sure
         Path(f"{target}{suffix}").unlink(missing_ok=True)
+
+
+def integrity_check_readonly(path: str) -> str:
+    """``PRAGMA integrity_check`` of a file opened read-only and immutable.
+
+    Nothing is written, not even a ``-shm`` file or a lock, so this checks a database
+    inside a backup folder (``path`` may be ``/proc/self/fd/N`` of an open descriptor).
+    """
+    try:
+        conn = sqlite3.connect(f"file:{quote(path)}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        return f"cannot open: {exc}"
+    try:
+        rows = conn.execute("PRAGMA integrity_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    finally:
+        conn.close()
+    messages = [str(row[0]) for row in rows]
+    return "ok" if messages == ["ok"] else "; ".join(messages[:5])
 
 
 def integrity_check(path: Path, *, quick: bool = False) -> str:

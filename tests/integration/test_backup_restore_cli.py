@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.unit.backup.builders import make_user_data, tree
+from app.backup.cli import main
+from app.backup.create import create_backup
+from app.registry import Registry
+from tests.unit.backup.builders import (
+    add_file,
+    every_byte,
+    make_user_data,
+    paths_for,
+    snapshot,
+    tree,
+)
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "backup_restore.py"
 
 
-def _run(cwd: Path, *args: str, expect: int) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("RISK_")}
+def _run(
+    cwd: Path, *args: str, expect: int, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("RISK_")} | (env or {})
     done = subprocess.run(
         [sys.executable, str(SCRIPT), *args],
         cwd=cwd,
@@ -27,6 +41,7 @@ def _run(cwd: Path, *args: str, expect: int) -> subprocess.CompletedProcess[str]
         check=False,
     )
     assert done.returncode == expect, f"stdout: {done.stdout}\nstderr: {done.stderr}"
+    assert "Traceback" not in done.stderr
     return done
 
 
@@ -136,3 +151,133 @@ def test_cli_when_bad_input_then_exit_code_and_message(
     done = _run(tmp_path, *(a.replace("{missing}", missing) for a in args), expect=code)
     assert message in done.stderr
     assert not (tmp_path / "missing").exists()
+
+
+# -- SECRETS ----------------------------------------------------------------------------------
+
+ENV_SECRET = "EnvExchangeSecret0123456789"
+CONFIG_SECRET = "ConfigApiPassword9876543210"
+JWT_SECRET = "JwtSigningKeyThatFreqtradeKeeps42"
+CONTEXT_SECRET = "OnlyKnownByItsContext777"
+BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+SECRETS = (ENV_SECRET, CONFIG_SECRET, JWT_SECRET, CONTEXT_SECRET, BOT_TOKEN)
+
+
+def _plant_secrets(user_data: Path) -> None:
+    """Every place a secret can sit before redaction existed, or written by other tools."""
+    config = {"api_server": {"password": CONFIG_SECRET, "jwt_secret_key": JWT_SECRET}}
+    (user_data / "configs").mkdir()
+    (user_data / "configs" / "config.live.json").write_text(json.dumps(config))
+    logs = user_data / "logs"
+    (logs / "freqtrade").mkdir(parents=True)
+    (logs / "freqtrade" / "20260101T000000_abc.log").write_text(
+        f"ERROR config rejected: {{'exchange': {{'secret': '{ENV_SECRET}'}}, "
+        f"'api_server': {{'password': '{CONFIG_SECRET}'}}}}\n"
+        f"curl -d password={CONTEXT_SECRET} https://api.telegram.org/bot{BOT_TOKEN}/send\n"
+    )
+    (logs / "risk.jsonl").write_text(json.dumps({"message": "x", "detail": ENV_SECRET}) + "\n")
+    (logs / "incidents" / "incident_9_9_y.log").write_text(f"excerpt {CONFIG_SECRET}\n")
+    with zipfile.ZipFile(user_data / "backtest_results" / "backtest-result-s.zip", "w") as zf:
+        zf.writestr("backtest-result-s_config.json", json.dumps(config))
+    (user_data / "state" / "circuit_breaker.json").write_text(
+        json.dumps({"active": True, "reason": f"leaked {ENV_SECRET}"})
+    )
+    registry = paths_for(user_data).registry_url
+    with Registry(registry) as store:
+        run_id = store.start_run(
+            kind="other", correlation_id="c", command=["trade", f"--password={CONFIG_SECRET}"]
+        )
+        store.log_incident(
+            severity="error", description=f"Freqtrade printed {ENV_SECRET}", correlation_id="c",
+            run_id=run_id,
+        )  # fmt: skip
+
+
+def test_cli_when_backup_with_logs_then_no_secret_in_any_byte(source: Path, tmp_path: Path) -> None:
+    """Secrets in env, config, logs, incidents, results, state and registry: none backed up."""
+    _plant_secrets(source)
+    planted = b"".join(p.read_bytes() for p in source.rglob("*") if p.is_file())
+    assert all(s.encode() in planted for s in SECRETS)  # the test can fail
+
+    made = json.loads(
+        _run(
+            tmp_path, "backup", "--user-data", str(source), "--logs", "--json", expect=0,
+            env={"FREQTRADE__EXCHANGE__SECRET": ENV_SECRET},
+        ).stdout
+    )  # fmt: skip
+
+    backup_dir = Path(made["backup_dir"])
+    content = every_byte(backup_dir)
+    assert [s for s in SECRETS if s.encode() in content] == []
+    assert b"[REDACTED]" in content
+    manifest = json.loads((backup_dir / "manifest.json").read_text())
+    assert "logs" in manifest["redacted"]
+    assert any(n.startswith("secrets masked as [REDACTED]") for n in manifest["notes"])
+    _run(tmp_path, "verify", str(backup_dir), expect=0)
+
+
+# -- CRAFTED BACKUPS --------------------------------------------------------------------------
+
+
+def _nest(backup_dir: Path) -> None:
+    (backup_dir / "manifest.json").write_text("[" * 200_000 + "]" * 200_000)
+
+
+def _fifo(backup_dir: Path) -> None:
+    (backup_dir / "manifest.json").unlink()
+    os.mkfifo(backup_dir / "manifest.json")
+
+
+def _code(backup_dir: Path) -> None:
+    add_file(backup_dir, "params", "file", "Evil.py", b"import os\n")
+
+
+CRAFTS = {"nested": _nest, "fifo": _fifo, "code": _code}
+MESSAGES = {
+    "nested": "is not valid JSON (nested too deeply)",
+    "fifo": "not a regular file but a special file",
+    "code": "'Evil.py' is not one of the params part's files",
+}
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One backup of a populated user_data, made once for the crafted cases."""
+    root = tmp_path_factory.mktemp("made")
+    user_data = make_user_data(root / "source")
+    return create_backup(paths_for(user_data), out_dir=root / "backups").path
+
+
+def _crafted(made: Path, tmp_path: Path, craft: str) -> tuple[Path, Path]:
+    backup_dir = tmp_path / made.name
+    shutil.copytree(made, backup_dir)
+    CRAFTS[craft](backup_dir)
+    target = tmp_path / "target"
+    target.mkdir()
+    return backup_dir, target
+
+
+@pytest.mark.parametrize("craft", sorted(CRAFTS))
+def test_cli_when_backup_crafted_then_exit_6_and_nothing_changes(
+    made: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], craft: str
+) -> None:
+    """verify and restore of a crafted backup: exit 6, an Error line naming the fault."""
+    backup_dir, target = _crafted(made, tmp_path, craft)
+    before = snapshot(tmp_path)
+    for args in (["verify"], ["restore", "--user-data", str(target)]):
+        assert main([args[0], str(backup_dir), *args[1:]]) == 6
+        err = capsys.readouterr().err
+        assert err.startswith("Error: ")
+        assert MESSAGES[craft] in err
+    assert snapshot(tmp_path) == before
+
+
+def test_cli_when_manifest_is_a_fifo_then_process_exits_6_at_once(
+    made: Path, tmp_path: Path
+) -> None:
+    """As a real process: a FIFO as manifest.json neither hangs nor gives a traceback."""
+    backup_dir, target = _crafted(made, tmp_path, "fifo")
+    before = snapshot(tmp_path)
+    done = _run(tmp_path, "restore", str(backup_dir), "--user-data", str(target), expect=6)
+    assert MESSAGES["fifo"] in done.stderr
+    assert snapshot(tmp_path) == before

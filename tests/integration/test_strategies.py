@@ -3,7 +3,8 @@
 * one backtest of all three (``--strategy-list``), run twice: enough trades, identical
   trade lists, the documented entry/exit tags, and BreakoutStrategy's ATR stop where
   ``custom_stoploss`` says it is;
-* per strategy: hyperopt (10 epochs, fixed random state), ``tradingbot params promote``
+* per strategy: hyperopt (10 epochs, fixed random state, the config's default loss
+  RiskAwareHyperOptLoss), ``tradingbot params promote``
   of that run, and a backtest that must run the promoted values (Freqtrade's log and the
   parameter file it stored in the result zip both say so).
 """
@@ -160,7 +161,7 @@ def promoted(
     for strategy in STRATEGIES:
         hyperopt = ["freqtrade", "--offline", "hyperopt", *common, "--strategy", strategy]
         hyperopt += ["--timerange", HYPEROPT_RANGE, "--epochs", "10", "--random-state", "7"]
-        hyperopt += ["--spaces", "buy", "sell", "--hyperopt-loss", "RiskAwareHyperOptLoss"]
+        hyperopt += ["--spaces", "buy", "sell"]  # the loss: config.backtest.json's default
         hyperopt += ["-j", "2"]
         _ok(run_cli(hyperopt, project))
         [(run_id, params)] = _registry(
@@ -190,6 +191,20 @@ def _latest_backtest(project: Path, strategy: str) -> tuple[Path, Path]:
     # The runner names Freqtrade's log <time>_<correlation id>.log.
     [log] = (project / "user_data" / "logs" / "freqtrade").glob(f"*_{correlation_id}.log")
     return project / result_path, log
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_hyperopt_when_no_loss_given_then_config_default_risk_aware_loss_used(
+    promoted: dict[str, tuple[Path, dict[str, Any]]], strategy: str
+) -> None:
+    """config.backtest.json names RiskAwareHyperOptLoss: hyperopt without --hyperopt-loss
+    runs with it (Freqtrade's log says which loss it resolved)."""
+    project, _best = promoted[strategy]
+    [(correlation_id,)] = _registry(
+        project, "select correlation_id from runs where kind='hyperopt' and strategy=?", strategy
+    )
+    [log] = (project / "user_data" / "logs" / "freqtrade").glob(f"*_{correlation_id}.log")
+    assert "Using resolved hyperoptloss RiskAwareHyperOptLoss from" in log.read_text()
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

@@ -76,6 +76,23 @@ def test_redact_when_already_masked_then_unchanged() -> None:
     assert redactor.redact(once) == once
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['{"secret": "REDACTED", "key": ""}', '{"password": ""}', "password=REDACTED", "'token': ''"],
+)
+def test_redact_when_value_empty_or_masked_by_freqtrade_then_unchanged(text: str) -> None:
+    """Nothing to hide: Freqtrade's own "REDACTED" and empty values are left as they are."""
+    assert Redactor().redact(text) == text
+
+
+def test_redact_values_when_context_looks_secret_then_only_known_values_masked() -> None:
+    """redact_values applies no context rule: data such as tags and order ids stay."""
+    redactor = Redactor.from_sources({"X_PASSWORD": PASSWORD})
+    text = f"tag token=abc123 order 42 note {PASSWORD}"
+    assert redactor.redact_values(text) == f"tag token=abc123 order 42 note {MASK}"
+    assert Redactor().redact_values(text) == text
+
+
 def test_escaped_forms_when_value_has_quotes_then_masked() -> None:
     """JSON- and repr-escaped and URL-quoted forms of a value are masked too."""
     secret = 'pa"ss\\wo rd'

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import sqlite3
+import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from app.backup.layout import BackupPaths
+from app.backup.manifest import sha256_file
 from app.registry import Registry
 
 
@@ -86,12 +93,82 @@ def paths_for(user_data: Path) -> BackupPaths:
 
 def reseal(backup_dir: Path) -> None:
     """Recompute the manifest's sizes and checksums, as an attacker crafting a backup would."""
-    import json
-
-    from app.backup.manifest import sha256_file
-
     path = backup_dir / "manifest.json"
     document = json.loads(path.read_text())
     for entry in document["files"]:
-        entry["sha256"], entry["size"] = sha256_file(backup_dir / entry["path"])
+        listed = backup_dir / str(entry["path"])
+        if listed.is_file() and not listed.is_symlink() and listed.stat().st_size < 1 << 30:
+            entry["sha256"], entry["size"] = sha256_file(listed)
     path.write_text(json.dumps(document))
+
+
+def snapshot(root: Path) -> dict[str, object]:
+    """Every entry under ``root`` -- folders, files (bytes), links (target) -- dotfiles too."""
+    found: dict[str, object] = {}
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        base = Path(folder)
+        for name in [*dirs, *files]:
+            path = base / name
+            key = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                found[key] = ("link", str(path.readlink()))
+            elif path.is_dir():
+                found[key] = "folder"
+            elif path.is_file():
+                found[key] = path.read_bytes()
+            else:
+                found[key] = "special"
+    return found
+
+
+def edit_manifest(backup_dir: Path, change: Callable[[dict[str, Any]], object]) -> None:
+    """Apply ``change`` to the manifest document (checksums are left as they are)."""
+    path = backup_dir / "manifest.json"
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+
+
+def add_file(backup_dir: Path, component: str, kind: str, target: str, content: bytes) -> None:
+    """A crafted extra entry: the file at ``<component>/<target>`` and its manifest line."""
+    relative = f"{component}/{target}"
+    (backup_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+    (backup_dir / relative).write_bytes(content)
+    digest, size = sha256_file(backup_dir / relative)
+    entry = {"path": relative, "component": component, "kind": kind, "target": target}
+    edit_manifest(
+        backup_dir, lambda d: d["files"].append({**entry, "size": size, "sha256": digest})
+    )
+
+
+def add_member(backup_dir: Path, archive: str, name: str, content: bytes, mode: int = 0) -> None:
+    """A crafted extra member of one of the backup's archives (then resealed)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about duplicate names
+        with zipfile.ZipFile(backup_dir / archive, "a") as handle:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = mode << 16
+            handle.writestr(info, content)
+    reseal(backup_dir)
+
+
+def every_byte(backup_dir: Path) -> bytes:
+    """All a backup holds, readable: raw files, archive members (nested ones too), DB dumps."""
+
+    def unpack(data: bytes) -> bytes:
+        parts = [data]
+        if data[:2] == b"PK":
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                parts += [unpack(archive.read(info)) for info in archive.infolist()]
+        return b"\n".join(parts)
+
+    chunks = []
+    for path in sorted(backup_dir.rglob("*")):
+        if path.is_file():
+            chunks.append(unpack(path.read_bytes()))
+            if path.suffix == ".sqlite":
+                uri = f"{path.as_uri()}?mode=ro&immutable=1"
+                with sqlite3.connect(uri, uri=True) as conn:
+                    chunks.append("\n".join(conn.iterdump()).encode())
+                conn.close()
+    return b"\n".join(chunks)

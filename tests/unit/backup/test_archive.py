@@ -1,19 +1,25 @@
-"""Zip archives: what goes in, and which members a restore refuses."""
+"""Zip archives: what goes in, and which members (and archives) a restore refuses."""
 
 from __future__ import annotations
 
+import os
 import stat
+import struct
 import warnings
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from app.backup.archive import safe_members, zip_folder
+from app.backup.archive import MAX_RATIO, safe_members, zip_folder
+from app.backup.scrub import Scrubber
 from app.errors import BackupError
+from app.redaction import Redactor
+
+NO_SECRETS = Redactor()
 
 
-def _zip(path: Path, members: list[tuple[str, int]]) -> Path:
+def _zip(path: Path, members: list[tuple[str, int]], content: bytes = b"payload") -> Path:
     """A zip whose members have the given names and Unix modes (0 = no mode)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zipfile warns about the duplicate-name case
@@ -21,35 +27,61 @@ def _zip(path: Path, members: list[tuple[str, int]]) -> Path:
             for name, mode in members:
                 info = zipfile.ZipInfo(name)
                 info.external_attr = mode << 16
-                archive.writestr(info, "payload")
+                archive.writestr(info, content)
     return path
 
 
-def test_zip_folder_when_symlink_and_excluded_dir_then_skipped_and_noted(tmp_path: Path) -> None:
-    """Symbolic links are never followed into the archive; excluded top folders stay out."""
+def _members(path: Path, component: str = "logs") -> list[str]:
+    with zipfile.ZipFile(path) as archive:
+        return ["/".join(m.parts) for m in safe_members(archive, path.name, component)]
+
+
+def test_zip_folder_when_links_foreign_files_and_slots_then_left_out_and_noted(
+    tmp_path: Path,
+) -> None:
+    """Links are never followed; slot locks, code and lock files stay out, each noted."""
     folder = tmp_path / "state"
     (folder / "running").mkdir(parents=True)
     (folder / "sub").mkdir()
     (folder / "circuit_breaker.json").write_text("{}")
-    (folder / "sub" / "x.txt").write_text("x")
+    (folder / "circuit_breaker.json.lock").write_text("")
+    (folder / "sub" / "x.json").write_text("{}")
+    (folder / "evil.py").write_text("import os")
     (folder / "running" / "slot.lock").write_text("1")
     (tmp_path / "secret").write_text("do not take")
-    (folder / "link").symlink_to(tmp_path / "secret")
+    (folder / "link.json").symlink_to(tmp_path / "secret")
 
-    notes = zip_folder(folder, tmp_path / "state.zip", exclude_top=("running",))
+    notes = zip_folder(
+        folder, tmp_path / "state.zip", "state", Scrubber(NO_SECRETS), exclude_top=("running",)
+    )
 
     with zipfile.ZipFile(tmp_path / "state.zip") as archive:
-        assert sorted(archive.namelist()) == ["circuit_breaker.json", "sub/x.txt"]
-    assert notes == [f"skipped symbolic link {folder / 'link'}"]
+        assert sorted(archive.namelist()) == ["circuit_breaker.json", "sub/x.json"]
+    assert notes == [
+        f"state: skipped symbolic link {folder / 'link.json'}",
+        (
+            f"state: left out {folder / 'circuit_breaker.json.lock'} and 1 more like it: it is "
+            "not one of the state part's files: state files (.json, .jsonl)"
+        ),
+    ]
+
+
+def test_zip_folder_when_fifo_then_skipped_without_blocking(tmp_path: Path) -> None:
+    """A FIFO named like a log is never opened (it would block the backup)."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    os.mkfifo(folder / "stuck.log")
+    notes = zip_folder(folder, tmp_path / "logs.zip", "logs", Scrubber(NO_SECRETS))
+    assert notes == [f"logs: skipped special or vanished file {folder / 'stuck.log'}"]
 
 
 def test_zip_folder_when_already_compressed_then_stored(tmp_path: Path) -> None:
     """Result .zip files are stored, text is deflated."""
     folder = tmp_path / "results"
     folder.mkdir()
-    (folder / "r.zip").write_bytes(b"PK" + bytes(1000))
+    _zip(folder / "r.zip", [("r.json", 0)])
     (folder / "r.json").write_text("{}" * 500)
-    zip_folder(folder, tmp_path / "out.zip")
+    zip_folder(folder, tmp_path / "out.zip", "backtests", Scrubber(NO_SECRETS))
     with zipfile.ZipFile(tmp_path / "out.zip") as archive:
         kinds = {i.filename: i.compress_type for i in archive.infolist()}
     assert kinds == {"r.json": zipfile.ZIP_DEFLATED, "r.zip": zipfile.ZIP_STORED}
@@ -59,43 +91,108 @@ def test_safe_members_when_regular_files_and_dirs_then_files_listed(tmp_path: Pa
     """Regular files (with or without a Unix mode) are accepted; folder entries skipped."""
     archive = _zip(
         tmp_path / "ok.zip",
-        [("a.txt", 0), ("dir/", stat.S_IFDIR | 0o755), ("dir/b.txt", stat.S_IFREG | 0o644)],
+        [("a.log", 0), ("dir/", stat.S_IFDIR | 0o755), ("dir/b.log", stat.S_IFREG | 0o644)],
     )
-    assert [m.path.as_posix() for m in safe_members(archive)] == ["a.txt", "dir/b.txt"]
+    assert _members(archive) == ["a.log", "dir/b.log"]
 
 
 @pytest.mark.parametrize(
     ("name", "mode", "message"),
     [
-        ("../evil.txt", 0, "escapes its folder"),
-        ("a/../../evil.txt", 0, "escapes its folder"),
-        ("/etc/evil.txt", 0, "escapes its folder"),
-        ("C:/evil.txt", 0, "escapes its folder"),
-        ("..\\evil.txt", 0, "is not a relative path"),
-        ("link", stat.S_IFLNK | 0o777, "is a symbolic link"),
-        ("dev", stat.S_IFCHR | 0o600, "is a special file"),
-        ("fifo", stat.S_IFIFO | 0o600, "is a special file"),
+        ("../evil.log", 0, "escapes its folder"),
+        ("a/../../evil.log", 0, "escapes its folder"),
+        ("/etc/evil.log", 0, "escapes its folder"),
+        ("C:/evil.log", 0, "only A-Z a-z 0-9"),
+        ("..\\evil.log", 0, "only A-Z a-z 0-9"),
+        (".", 0, "not a relative path in normal form"),
+        ("./", stat.S_IFDIR | 0o755, "not a relative path in normal form"),
+        ("./x.log", 0, "not a relative path in normal form"),
+        ("a//x.log", 0, "not a relative path in normal form"),
+        ("", 0, "is empty"),
+        ("new\nline.log", 0, "only A-Z a-z 0-9"),
+        ("x" * 300 + ".log", 0, "longer than 255"),
+        ("sitecustomize.py", 0, "is not one of the logs part's files"),
+        (".bashrc", 0, "is not one of the logs part's files"),
+        ("link.log", stat.S_IFLNK | 0o777, "is a symbolic link"),
+        ("dev.log", stat.S_IFCHR | 0o600, "is a special file"),
+        ("fifo.log", stat.S_IFIFO | 0o600, "is a special file"),
     ],
 )
 def test_safe_members_when_member_unsafe_then_archive_refused(
     tmp_path: Path, name: str, mode: int, message: str
 ) -> None:
-    """Zip slip, absolute paths, drive letters, links and devices refuse the whole archive."""
-    archive = _zip(tmp_path / "bad.zip", [("fine.txt", 0), (name, mode)])
+    """Zip slip, odd names, foreign file types, links and devices refuse the whole archive."""
+    archive = _zip(tmp_path / "bad.zip", [("fine.log", 0), (name, mode)])
     with pytest.raises(BackupError, match=message):
-        safe_members(archive)
+        _members(archive)
 
 
-def test_safe_members_when_name_repeated_then_refused(tmp_path: Path) -> None:
-    """A member listed twice (the second would silently win) refuses the archive."""
-    archive = _zip(tmp_path / "dup.zip", [("a.txt", 0), ("a.txt", 0)])
+def test_safe_members_when_name_has_nul_then_refused(tmp_path: Path) -> None:
+    """zipfile cuts a name at NUL ('evil.log\\0.py' would read as 'evil.log'): refused."""
+    path = _zip(tmp_path / "nul.zip", [("evil.logX.py", 0)])
+    path.write_bytes(path.read_bytes().replace(b"evil.logX.py", b"evil.log\0.py"))
+    with pytest.raises(BackupError, match="has a NUL in its name"):
+        _members(path)
+
+
+@pytest.mark.parametrize("second", ["a.log", "A.log"])
+def test_safe_members_when_name_repeated_then_refused(tmp_path: Path, second: str) -> None:
+    """A member listed twice, also differing only by case, refuses the archive."""
+    archive = _zip(tmp_path / "dup.zip", [("a.log", 0), (second, 0)])
     with pytest.raises(BackupError, match="appears twice"):
-        safe_members(archive)
+        _members(archive)
 
 
-def test_safe_members_when_not_a_zip_then_refused(tmp_path: Path) -> None:
-    """A file that is not a zip archive is named in the error."""
-    path = tmp_path / "logs.zip"
-    path.write_bytes(b"not a zip at all")
-    with pytest.raises(BackupError, match="is not a readable zip archive"):
-        safe_members(path)
+def _patch_central(path: Path, field_offset: int, fmt: str, value: int) -> None:
+    """Overwrite one field of the (single) central directory header."""
+    data = bytearray(path.read_bytes())
+    start = data.rfind(b"PK\x01\x02")
+    struct.pack_into(fmt, data, start + field_offset, value)
+    path.write_bytes(bytes(data))
+
+
+def test_safe_members_when_declared_size_beyond_deflate_then_bomb_refused(tmp_path: Path) -> None:
+    """A header claiming more than deflate can produce (a bomb or a forgery) is refused."""
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("big.log", b"\0" * 100_000)
+    with zipfile.ZipFile(path) as archive:
+        compressed = archive.infolist()[0].compress_size
+    _patch_central(path, 24, "<I", compressed * MAX_RATIO + (1 << 17))  # uncompressed size
+    with pytest.raises(BackupError, match="a zip bomb or a forged header"):
+        _members(path)
+
+
+def test_safe_members_when_members_overlap_then_refused(tmp_path: Path) -> None:
+    """Two entries pointing at the same data (the non-recursive bomb trick) are refused."""
+    path = _zip(tmp_path / "overlap.zip", [("a.log", 0), ("b.log", 0)])
+    data = bytearray(path.read_bytes())
+    second = data.rfind(b"PK\x01\x02")
+    struct.pack_into("<I", data, second + 42, 0)  # b.log's local header offset -> a.log's
+    path.write_bytes(bytes(data))
+    with pytest.raises(BackupError, match="overlaps another"):
+        _members(path)
+
+
+@pytest.mark.parametrize(
+    ("field_offset", "fmt", "value", "message"),
+    [
+        (8, "<H", 0x1, "is encrypted"),
+        (10, "<H", zipfile.ZIP_BZIP2, "uses compression method 12"),
+    ],
+)
+def test_safe_members_when_encrypted_or_exotic_then_refused(
+    tmp_path: Path, field_offset: int, fmt: str, value: int, message: str
+) -> None:
+    """Only plain stored or deflated members are restored."""
+    path = _zip(tmp_path / "odd.zip", [("a.log", 0)])
+    _patch_central(path, field_offset, fmt, value)
+    with pytest.raises(BackupError, match=message):
+        _members(path)
+
+
+def test_safe_members_when_archive_empty_then_no_members(tmp_path: Path) -> None:
+    """An archive without members is valid and restores nothing (no crash on the bounds)."""
+    path = tmp_path / "empty.zip"
+    zipfile.ZipFile(path, "w").close()
+    assert _members(path) == []

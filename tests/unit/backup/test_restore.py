@@ -10,24 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from app.backup.apply import swap
 from app.backup.create import BackupResult, create_backup
-from app.backup.layout import BackupPaths
-from app.backup.restore import Write, _swap, restore_backup
+from app.backup.dirs import Folders
+from app.backup.layout import BackupPaths, Place
+from app.backup.manifest import Entry
+from app.backup.plan import Write
+from app.backup.restore import restore_backup
 from app.errors import BackupError
-from tests.unit.backup.builders import make_trade_db, paths_for, reseal, rows, tree
-
-
-@pytest.fixture
-def backup(source_paths: BackupPaths, tmp_path: Path) -> BackupResult:
-    """A complete backup (with logs) of the populated user_data."""
-    return create_backup(source_paths, out_dir=tmp_path / "backups", include_logs=True)
-
-
-@pytest.fixture
-def target(tmp_path: Path) -> BackupPaths:
-    """An empty user_data to restore into."""
-    (tmp_path / "target" / "user_data").mkdir(parents=True)
-    return paths_for(tmp_path / "target" / "user_data")
+from tests.unit.backup.builders import make_trade_db, reseal, rows, tree
 
 
 def _no_temp_files(root: Path) -> bool:
@@ -220,17 +211,16 @@ def test_restore_when_registry_is_postgresql_then_registry_part_refused(
 
 def test_swap_when_a_later_file_fails_then_earlier_ones_put_back(tmp_path: Path) -> None:
     """All files change or none: a failure on the second puts the first back."""
-    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first = tmp_path / "a.json"
     first.write_text("old a")
-    staged_a = tmp_path / ".a.txt.restore-t"
-    staged_a.write_text("new a")
-    entry = None  # not used by _swap
+    (tmp_path / ".a.json.restore-t").write_text("new a")
+    entry = Entry("params/a.json", "params", "file", "a.json", 5, "0" * 64)
+    place = Place(tmp_path, ())
     writes = [
-        Write("params", first, entry, staged=staged_a),  # type: ignore[arg-type]
-        Write("params", second, entry, staged=tmp_path / ".b.txt.missing"),  # type: ignore[arg-type]
+        Write("params", place, "a.json", entry, staged=".a.json.restore-t"),
+        Write("params", place, "b.json", entry, staged=".b.json.missing"),
     ]
-    with pytest.raises(FileNotFoundError):
-        _swap(writes, "t")
+    with Folders() as folders, pytest.raises(FileNotFoundError):
+        swap(writes, folders, {0: ["a.json"], 1: []}, "t")
     assert first.read_text() == "old a"
-    assert not second.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
