@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import URL
-
 from app.backup.names import refusal
 from app.registry.engine import parse_url, safe_url, sqlite_file
+from app.settings import sqlite_url
 
 if TYPE_CHECKING:
     from app.settings import RiskSettings
@@ -60,16 +59,6 @@ NOT_FOR_TRADES = frozenset(
         "strategies", "hyperopts", "freqaimodels", "notebooks", "configs", "data", "plot",
     }
 )  # fmt: skip
-
-
-def sqlite_url(path: Path) -> str:
-    """The SQLAlchemy URL of the SQLite file ``path``, quoted so that it parses back to it
-    (pasted after ``sqlite:///``, ``reg%41.sqlite`` would name ``regA.sqlite`` and ``?x``
-    would become a driver option). Same rule as the registry's ``RISK_DB_PATH``."""
-    database = str(path)
-    if database == ":memory:":
-        database = f"./{database}"  # a file of that name, not SQLite's in-memory database
-    return URL.create("sqlite", database=database).render_as_string(hide_password=False)
 
 
 def absolute(path: Path) -> Path:
