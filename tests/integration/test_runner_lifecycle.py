@@ -2,9 +2,9 @@
 
 Real runners, real Freqtrade, real signals: an offline ``hyperopt -j 2`` (loky workers,
 forkserver, resource trackers) whose runner gets SIGKILL, another whose runner gets
-SIGTERM, and an offline dry-run bot whose runner gets SIGKILL -- all three at once, to
-share the waiting. Every process of each run is found through the run's process tag
-(``app/processes.py``), whatever its parent, group or session.
+SIGTERM, and an offline dry-run bot (docs/OFFLINE.md's command) whose runner gets SIGKILL
+-- all three at once, to share the waiting. Every process of each run is found through
+the run's process tag (``app/processes.py``), whatever its parent, group or session.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from app.processes import PROCESS_TAG_ENV, tagged_processes
-from tests.helpers import API_ENV, clean_env, dry_run_args, make_project, run_cli
+from tests.helpers import clean_env, make_project, run_cli
 
 pytestmark = pytest.mark.freqtrade
 
@@ -57,12 +57,19 @@ def _hyperopt(project: Path, data: Path) -> list[str]:
     return [*args, "--hyperopt-loss", "SharpeHyperOptLossDaily", "-j", "2"]
 
 
-def _spawn(project: Path, args: list[str], signum: int, env: dict[str, str]) -> Story:
+def _offline_dry_run(data: Path) -> list[str]:
+    """docs/OFFLINE.md's paper-trading command, as written there (the datadir aside)."""
+    args = ["-m", "app", "freqtrade", "--offline", "--offline-datadir", str(data)]
+    args += ["trade", "--dry-run", "-c", "user_data/configs/config.offline-dryrun.json"]
+    return [*args, "--strategy", "MaCrossoverStrategy"]
+
+
+def _spawn(project: Path, args: list[str], signum: int) -> Story:
     log = (project / "runner.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, *args],
         cwd=project,
-        env=clean_env(env),
+        env=clean_env(),
         stdout=log,
         stderr=log,
         start_new_session=True,  # our signals only, never the test's terminal group
@@ -104,11 +111,10 @@ def stories(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     kill = make_project(tmp_path_factory.mktemp("hyperopt_kill"))
     term = make_project(tmp_path_factory.mktemp("hyperopt_term"))
     bot = make_project(tmp_path_factory.mktemp("dry_run_kill"))
-    bot_args = [*dry_run_args(bot, shared_data, PAIRS), "--strategy", "MaCrossoverStrategy"]
     runs = [
-        _spawn(kill, _hyperopt(kill, shared_data), signal.SIGKILL, {}),
-        _spawn(term, _hyperopt(term, shared_data), signal.SIGTERM, {}),
-        _spawn(bot, bot_args, signal.SIGKILL, API_ENV),
+        _spawn(kill, _hyperopt(kill, shared_data), signal.SIGKILL),
+        _spawn(term, _hyperopt(term, shared_data), signal.SIGTERM),
+        _spawn(bot, _offline_dry_run(shared_data), signal.SIGKILL),
     ]
     try:
         pending = list(runs)
