@@ -19,6 +19,12 @@ installed by :func:`install`:
 
 The notes are written as JSON to the status file the runner named: at the first error
 (so that even a process killed later leaves it) and at exit.
+
+:func:`harden_sanitize_config` covers what Freqtrade writes to disk itself: the config it
+stores beside every backtest result (``<result>_config.json`` in the zip) and shows with
+``show-config`` goes through its ``sanitize_config``, which masks only some keys (not
+``api_server.jwt_secret_key``, ``ws_token`` or ``username``, nor a password in a
+``db_url``).
 """
 
 from __future__ import annotations
@@ -145,3 +151,36 @@ class LogWatch:
         with contextlib.suppress(OSError):
             tmp.write_text(json.dumps(asdict(self.report)), encoding="utf-8")
             tmp.replace(self.status_path)
+
+
+# Keys Freqtrade's sanitize_config leaves alone although they hold credentials.
+EXTRA_SENSITIVE_KEYS = ("api_server.jwt_secret_key", "api_server.ws_token", "api_server.username")
+
+
+def _redact_tree(value: Any, redactor: Redactor) -> Any:
+    if isinstance(value, dict):
+        return {key: _redact_tree(item, redactor) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact_tree(item, redactor) for item in value]
+    if isinstance(value, str):
+        return redactor.redact(value)
+    return value
+
+
+def harden_sanitize_config(redactor: Redactor) -> None:
+    """Make Freqtrade's ``sanitize_config`` mask our secret keys and every secret value.
+
+    It copies the config with the ``deepcopy`` of its own module before masking keys;
+    that name is looked up at each call, so the copy made there is redacted whichever
+    module imported ``sanitize_config`` (and when). The key list is extended in place.
+    """
+    from freqtrade.configuration import config_secrets
+
+    keys: list[str] = config_secrets._SENSITIVE_KEYS
+    keys.extend(key for key in EXTRA_SENSITIVE_KEYS if key not in keys)
+    copy: Callable[..., Any] = config_secrets.deepcopy
+
+    def redacting_copy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        return _redact_tree(copy(value, memo), redactor)
+
+    config_secrets.deepcopy = redacting_copy

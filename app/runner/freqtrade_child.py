@@ -11,7 +11,8 @@ to the pipe ``orders fd``:
 ``{"run": true, "argv": [...], "env": {...}, "unset": [...], "secrets": [...],
 "status_file": "..."}`` -- apply the environment changes, redact every log record
 (:mod:`app.runner.childlog`, with the config's ``secrets`` besides the environment's),
-and call Freqtrade's own entry point with ``argv``;
+make Freqtrade's ``sanitize_config`` mask every secret too, and call Freqtrade's own entry
+point with ``argv``;
 ``{"run": false}`` or end of input -- exit 0 without running anything.
 
 Nothing Freqtrade does happens before the runner says so, so a refused run never
@@ -99,11 +100,12 @@ def run_freqtrade(command: str, orders_fd: int) -> int:
 
 def _watch_logs(command: str, order: dict[str, Any]) -> None:
     from app.redaction import Redactor
-    from app.runner.childlog import LogWatch
+    from app.runner.childlog import LogWatch, harden_sanitize_config
 
     redactor = Redactor.from_sources(os.environ, extra=order.get("secrets", []))
     status = order.get("status_file")
     LogWatch(redactor, Path(status) if status else None, command).install()
+    harden_sanitize_config(redactor)
 
 
 def _fast_exit(code: object) -> None:

@@ -78,5 +78,5 @@ def _stopped(command: str | None, code: int, signum: int) -> Judgement:
         return Judgement("succeeded", code, None, stopped=True)
     # Freqtrade may exit 0 after Ctrl-C; an interrupted run must not look successful.
     code = code or 128 + signum
-    reason = f"interrupted by {signal_name(signum)} (exit code {code})"
+    reason = f"interrupted by signal {signum} ({signal_name(signum)}), exit code {code}"
     return Judgement("interrupted", code, reason)

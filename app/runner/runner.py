@@ -264,7 +264,7 @@ class GuardedRunner:
             return refused.exit_code
         except Interrupted as stop:
             name = signal_name(stop.signum)
-            reason = f"interrupted by {name} before Freqtrade ran"
+            reason = f"interrupted by signal {stop.signum} ({name}) before Freqtrade ran"
             self._end(plan, run_id, Judgement("interrupted", 128 + stop.signum, reason))
             return 128 + stop.signum
         except BaseException as exc:

@@ -184,7 +184,7 @@ def test_hyperopt_when_runner_sigterm_then_run_interrupted_and_nothing_remains(
     assert story.exit_code == 143
     assert story.survivors == [], story.processes_at_kill
     assert (run["status"], run["exit_code"]) == ("interrupted", 143)
-    assert run["end_reason"] == "interrupted by SIGTERM (exit code 143)"
+    assert run["end_reason"] == "interrupted by signal 15 (SIGTERM), exit code 143"
     assert list((story.project / "user_data" / "state" / "running").glob("*.lock")) == []
 
 

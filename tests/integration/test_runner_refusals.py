@@ -11,6 +11,10 @@ seconds of imports). Members of the class "Freqtrade refused but exited 0":
 * ``download-data`` of a pair the exchange does not list (the runner's own offline
   pre-check is bypassed: the loopback exchange is started by the test);
 * ``lookahead-analysis`` of a strategy that does not exist.
+
+Beside them a backtest that succeeds with API credentials in the environment and a
+config file: Freqtrade stores the config beside its result, which must hold no secret
+either.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +87,7 @@ def cases(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """Start every case at once; wait for all of them."""
     root = tmp_path_factory.mktemp("refusals")
     projects = {name: make_project(root / name) for name in
-                ("api", "bad_value", "webserver", "download", "analysis")}  # fmt: skip
+                ("api", "bad_value", "webserver", "download", "analysis", "backtest")}  # fmt: skip
     api = projects["api"]
     api_config = _write(api, "btc.json", {
         "stake_currency": "BTC", "stake_amount": 0.05, "dry_run_wallet": 1,
@@ -90,6 +95,10 @@ def cases(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "api_server": {"enabled": True, "jwt_secret_key": JWT},
     })  # fmt: skip
     bad = _write(projects["bad_value"], "bad.json", {"max_open_trades": "lots"})
+    api_off = _write(projects["backtest"], "api.json", {"api_server": {
+        "enabled": False, "listen_ip_address": "127.0.0.1", "listen_port": 8080,
+        "username": "backtest-user", "jwt_secret_key": JWT,
+    }})  # fmt: skip
     with OfflineExchange(shared_data) as exchange:
         overlay = _write(projects["download"], "exchange.json", ccxt_overlay(exchange.url))
         started = {
@@ -111,6 +120,13 @@ def cases(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 ["download-data", "-c", BACKTEST_CONFIG, "-c", overlay, "--datadir",
                  str(projects["download"] / "candles"), "--pairs", "FOO/BTC",
                  "--timeframes", "5m", "--timerange", "20180110-20180111"],
+            ),
+            "backtest": _start(
+                projects["backtest"],
+                ["--offline", "backtesting", "-c", BACKTEST_CONFIG, "-c", api_off,
+                 "--strategy", "MaCrossoverStrategy", "--datadir", str(shared_data),
+                 "--pairs", "ETH/BTC", "--timerange", "20180110-20180115"],
+                {"FREQTRADE__API_SERVER__PASSWORD": PASSWORD},
             ),
             "analysis": _start(
                 projects["analysis"],
@@ -150,20 +166,40 @@ def test_refused_when_freqtrade_exits_0_then_failed_with_reason_and_non_zero_exi
     assert '"message": "run_succeeded"' not in case.stderr
 
 
-def test_refused_when_config_printed_then_no_secret_in_output_files_or_registry(
-    cases: dict[str, Case],
-) -> None:
-    """The env password and the config's JWT secret, printed by Freqtrade, are redacted
-    from stdout, stderr, every file under user_data (logs, incident excerpts) and the DB."""
-    case = cases["api"]
-    files = [p for p in (case.project / "user_data").rglob("*") if p.is_file()]
-    blobs = {str(p): p.read_bytes() for p in files}
+def _stored(project: Path) -> dict[str, bytes]:
+    """Every file under user_data, zip archives opened member by member."""
+    blobs: dict[str, bytes] = {}
+    for path in (project / "user_data").rglob("*"):
+        if not path.is_file():
+            continue
+        blobs[str(path)] = path.read_bytes()
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                for member in archive.namelist():
+                    blobs[f"{path}:{member}"] = archive.read(member)
+    return blobs
 
-    assert "'password': '[REDACTED]'" in case.stderr  # Freqtrade did print the section
-    assert "'jwt_secret_key': '[REDACTED]'" in case.stderr
-    assert any(p.startswith(str(case.project / "user_data" / "logs" / "incidents"))
-               for p in blobs)  # fmt: skip
+
+@pytest.mark.parametrize("name", ["api", "backtest"])
+def test_secrets_when_freqtrade_prints_or_stores_config_then_none_in_output_files_or_db(
+    cases: dict[str, Case], name: str
+) -> None:
+    """The env password and the config's JWT secret, printed by Freqtrade in its error or
+    stored with its backtest result, are in no stdout, stderr, file under user_data (logs,
+    incident excerpts, result archives) or registry database."""
+    case = cases[name]
+    blobs = _stored(case.project)
+    leaks = [p for p, blob in blobs.items() for s in (PASSWORD, JWT) if s.encode() in blob]
+
     assert any(p.endswith(".sqlite") for p in blobs)
+    assert any("/logs/freqtrade/" in p for p in blobs)
     for secret in (PASSWORD, JWT):
         assert secret not in case.stdout + case.stderr
-        assert [p for p, blob in blobs.items() if secret.encode() in blob] == []
+    assert leaks == []
+    if name == "api":  # Freqtrade did print the section, masked
+        assert "'password': '[REDACTED]'" in case.stderr
+        assert "'jwt_secret_key': '[REDACTED]'" in case.stderr
+        assert any("/logs/incidents/" in p for p in blobs)
+    else:  # the run succeeded and its result archive holds the (masked) config
+        assert case.proc.returncode == 0, case.stderr[-3000:]
+        assert any(p.endswith("_config.json") for p in blobs)

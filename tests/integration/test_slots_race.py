@@ -285,4 +285,4 @@ def test_runner_when_ctrl_c_while_waiting_then_exit_130_and_no_ticket_left(
     assert "Traceback" not in err
     assert _tickets(project) == []
     assert (status, exit_code) == ("interrupted", 130)
-    assert reason == "interrupted by SIGINT before Freqtrade ran"
+    assert reason == "interrupted by signal 2 (SIGINT) before Freqtrade ran"
