@@ -135,7 +135,7 @@ def cases(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             ),
         }  # fmt: skip
         for case in started.values():
-            case.stdout, case.stderr = case.proc.communicate(timeout=300)
+            case.stdout, case.stderr = case.proc.communicate(timeout=900)
     yield started
 
 
