@@ -50,6 +50,9 @@ class Event(StrEnum):
     SLOT_RELEASED = "slot_released"
     SLOT_RECLAIMED = "slot_reclaimed"
     SLOTS_FULL = "slots_full"
+    SLOT_HELD_BY_ORPHANS = "slot_held_by_orphans"
+    SLOT_WAITING = "slot_waiting"
+    SLOT_TICKET_SKIPPED = "slot_ticket_skipped"
     MAX_DD_BLOCK = "max_dd_block"
     CIRCUIT_BREAKER_BLOCK = "circuit_breaker_block"
     CIRCUIT_BREAKER_OVERRIDE = "circuit_breaker_override"
@@ -68,6 +71,8 @@ class Event(StrEnum):
     RISK_STATE_CHANGED = "risk_state_changed"
     GUARD_ERROR = "guard_error"
     GUARD_SUMMARY = "guard_summary"
+    # run lifecycle (the guarded runner)
+    RUN_INTERRUPTED = "run_interrupted"
     # incidents
     INCIDENT_LOGGED = "incident_logged"
     INCIDENT_FAILED = "incident_failed"

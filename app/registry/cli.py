@@ -96,6 +96,17 @@ def open_registry() -> Registry:
     return Registry.from_settings()
 
 
+def open_for_query() -> Registry:
+    """The registry, after marking runs whose runner is gone as ``interrupted``.
+
+    Every query (runs, show, compare, incidents) shows ended runs as ended, not
+    ``running`` forever.
+    """
+    registry = open_registry()
+    registry.mark_interrupted_runs()
+    return registry
+
+
 def _upgrade(args: argparse.Namespace) -> int:
     from app.registry.engine import safe_url
     from app.registry.render import console, print_json
@@ -113,7 +124,7 @@ def _upgrade(args: argparse.Namespace) -> int:
 def _runs(args: argparse.Namespace) -> int:
     from app.registry.render import console, print_json, runs_table
 
-    with open_registry() as registry:
+    with open_for_query() as registry:
         runs = registry.list_runs(strategy=args.strategy, kind=args.kind, limit=args.limit)
     if args.json:
         print_json({"runs": [run.to_json() for run in runs]})
@@ -127,7 +138,7 @@ def _runs(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from app.registry.render import console, incidents_table, metrics_table, print_json, run_table
 
-    with open_registry() as registry:
+    with open_for_query() as registry:
         run = registry.require_run(args.run_id)
         metrics = registry.run_metrics(run.run_id)
         incidents = registry.list_incidents(run_id=run.run_id, limit=1000)
@@ -154,7 +165,7 @@ def _compare(args: argparse.Namespace) -> int:
     from app.registry.compare import compare_runs
     from app.registry.render import console, fmt_number, print_json
 
-    with open_registry() as registry:
+    with open_for_query() as registry:
         comparison = compare_runs(registry, args.run_a, args.run_b)
     if args.json:
         print_json(comparison.to_json())
@@ -181,7 +192,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _incidents(args: argparse.Namespace) -> int:
     from app.registry.render import console, incidents_table, print_json
 
-    with open_registry() as registry:
+    with open_for_query() as registry:
         incidents = registry.list_incidents(limit=args.limit, run_id=args.run_id)
     if args.json:
         print_json({"incidents": [i.to_json() for i in incidents]})

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from app.registry.records import IncidentRecord, ParamSetRecord, RunRecord, iso_utc
@@ -49,9 +50,21 @@ def _table(title: str, columns: Sequence[str]) -> Table:
     return table
 
 
+REASON_WIDTH = 60
+
+
+def fmt_reason(reason: str | None) -> str:
+    """Why a run ended, on one line and cut to :data:`REASON_WIDTH` characters, or ``-``."""
+    if not reason:
+        return "-"
+    line = " ".join(reason.split())
+    return line if len(line) <= REASON_WIDTH else line[: REASON_WIDTH - 3] + "..."
+
+
 def runs_table(runs: Iterable[RunRecord], title: str = "Runs") -> Table:
     """One row per run, newest first."""
-    table = _table(title, ["Run", "Kind", "Strategy", "Status", "Started (UTC)", "Secs", "Exit"])
+    columns = ["Run", "Kind", "Strategy", "Status", "Started (UTC)", "Secs", "Exit", "Reason"]
+    table = _table(title, columns)
     for run in runs:
         table.add_row(
             run.run_id,
@@ -61,6 +74,7 @@ def runs_table(runs: Iterable[RunRecord], title: str = "Runs") -> Table:
             fmt_time(run.started_utc),
             "-" if run.duration_s is None else f"{run.duration_s:.1f}",
             "-" if run.exit_code is None else str(run.exit_code),
+            escape(fmt_reason(run.end_reason)),
         )
     return table
 
@@ -70,7 +84,7 @@ def run_table(run: RunRecord) -> Table:
     table = _table(f"Run {run.run_id}", ["Field", "Value"])
     for key, value in run.to_json().items():
         shown = json.dumps(value) if isinstance(value, list | dict) else value
-        table.add_row(key, "-" if shown is None else str(shown))
+        table.add_row(key, "-" if shown is None else escape(str(shown)))
     return table
 
 
@@ -91,7 +105,7 @@ def incidents_table(incidents: Iterable[IncidentRecord], title: str = "Incidents
             fmt_time(incident.created_utc),
             incident.severity,
             incident.run_id or "-",
-            incident.description,
+            escape(incident.description),
         )
     return table
 

@@ -4,6 +4,13 @@ Every method opens and closes its own short transaction, so a :class:`Registry` 
 shared by a long-running process. Writes on SQLite start with ``BEGIN IMMEDIATE`` (see
 ``engine.py``). Database errors surface as :class:`app.errors.RegistryError` naming the
 database (password hidden) and the fix.
+
+Nothing secret is stored: the command line, an end reason, an incident's description
+and its log excerpt pass through :attr:`Registry.redactor` (secret environment values,
+secrets recognised by context, and whatever values a caller adds, e.g. a config's
+credentials) on their way in, whoever the caller is. Open runs are kept alive by a
+heartbeat and dead ones are found by :meth:`Registry.mark_interrupted_runs`
+(``lifecycle.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +35,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.errors import RegistryError
+from app.redaction import Redactor
 from app.registry.engine import WRITE_OPTION, create_registry_engine, parse_url, safe_url
+from app.registry.lifecycle import (
+    DEFAULT_STALE_AFTER_S,
+    LiveRuns,
+    RunHeartbeat,
+    db_now,
+    heartbeat_interval,
+)
 from app.registry.migrate import ensure_schema, upgrade_database
 from app.registry.models import RUN_KINDS, RUN_STATUSES, SEVERITIES, Incident, Metric, Run
 from app.registry.records import IncidentRecord, RunRecord
@@ -103,27 +118,38 @@ def _json_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return copy
 
 
-class Registry:
+class Registry(LiveRuns):
     """Runs, metrics and incidents in one SQL database (SQLite file or any SQLAlchemy URL)."""
 
     def __init__(
-        self, url: str, *, incident_log_dir: Path = Path("user_data/logs/incidents")
+        self,
+        url: str,
+        *,
+        incident_log_dir: Path = Path("user_data/logs/incidents"),
+        stale_after_sec: float = DEFAULT_STALE_AFTER_S,
+        redactor: Redactor | None = None,
     ) -> None:
         self.url = parse_url(url)
         self.incident_log_dir = incident_log_dir
+        self.stale_after_sec = stale_after_sec
+        self.host = socket.gethostname()
+        # Add a config's secrets with ``registry.redactor = registry.redactor.with_values()``.
+        self.redactor = redactor or Redactor.from_sources(os.environ)
         self._engine = create_registry_engine(self.url)
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
         self._ready = False
         self._ready_lock = threading.Lock()
+        self._heartbeat = RunHeartbeat(self._beat, heartbeat_interval(stale_after_sec))
 
     @classmethod
     def from_settings(cls, settings: RiskSettings | None = None) -> Registry:
-        """The registry configured by ``RISK_DB_URL`` / ``RISK_DB_PATH``."""
+        """The registry configured by ``RISK_DB_URL`` / ``RISK_DB_PATH``; a run without
+        heartbeat for ``RISK_CONCURRENCY_TTL_SEC`` counts as dead."""
         if settings is None:
             from app.settings import get_settings
 
             settings = get_settings()
-        return cls(settings.database_url)
+        return cls(settings.database_url, stale_after_sec=settings.concurrency_ttl_sec)
 
     def __repr__(self) -> str:
         return f"Registry({safe_url(self.url)!r})"
@@ -205,7 +231,8 @@ class Registry:
         """Insert a run with status ``running`` and return its id.
 
         ``started_utc`` (timezone-aware) dates a run that happened earlier, e.g. an import;
-        the default is now.
+        the default is now. The run is kept alive by this process's heartbeat until
+        :meth:`finish_run`; ``command`` is stored redacted.
         """
         _check("run kind", kind, RUN_KINDS)
         if not correlation_id:
@@ -227,17 +254,18 @@ class Registry:
             data_fingerprint=data_fingerprint,
             params=_json_params(params),
             freqtrade_version=freqtrade_version,
-            host=socket.gethostname(),
+            host=self.host,
             pid=os.getpid(),
-            heartbeat_utc=now,
             correlation_id=correlation_id,
-            command=None if command is None else [str(a) for a in command],
+            command=None if command is None else [self.redactor.redact(str(a)) for a in command],
             config_path=config_path,
         )
         with self.session(write=True) as session:
             if run_id is not None and session.get(Run, run_id) is not None:
                 raise RegistryError(f"run_id {run_id!r} already exists; omit run_id for a new one")
+            run.heartbeat_utc = db_now(session)
             session.add(run)
+        self._heartbeat.add(run.run_id)
         return run.run_id
 
     def finish_run(
@@ -255,14 +283,16 @@ class Registry:
         """Mark a running run finished (``succeeded``, ``failed``, ``blocked``, ``interrupted``).
 
         ``finished_utc`` dates a run that ended earlier (imports); the default is now.
-        ``reason`` says why a run did not succeed (stored as ``end_reason``).
+        ``reason`` says why a run did not succeed (stored redacted as ``end_reason``). A run
+        that another process presumed dead (``interrupted``) may still be finished by the
+        process that started it: it knows better.
         """
         _check("final status", status, FINAL_STATUSES)
         if finished_utc is not None and finished_utc.tzinfo is None:
             raise RegistryError("finished_utc must be timezone-aware (UTC)")
         with self.session(write=True) as session:
             run = self._require_run(session, run_id)
-            if run.status != "running":
+            if run.status != "running" and not self._owns_interrupted(run):
                 raise RegistryError(
                     f"run {run_id} is already finished with status {run.status!r}; a run is "
                     "finished once (start a new run to record another attempt)"
@@ -277,8 +307,8 @@ class Registry:
                 run.equity_hash = equity_hash
             if params is not None:
                 run.params = _json_params(params)
-            if reason is not None:
-                run.end_reason = reason
+            run.end_reason = None if reason is None else self.redactor.redact(reason)
+        self._heartbeat.discard(run_id)
 
     @staticmethod
     def _require_run(session: Session, run_id: str) -> Run:
@@ -380,8 +410,14 @@ class Registry:
         run_id: str | None = None,
         log_excerpt: str | None = None,
     ) -> str:
-        """Record an incident; write ``log_excerpt`` to ``<incident_log_dir>/<id>.log``."""
+        """Record an incident; write ``log_excerpt`` to ``<incident_log_dir>/<id>.log``.
+
+        The description and the excerpt are redacted first (every caller is covered).
+        """
         _check("severity", severity, SEVERITIES)
+        description = self.redactor.redact(description)
+        if log_excerpt is not None:
+            log_excerpt = self.redactor.redact(log_excerpt)
         if not correlation_id:
             raise RegistryError("correlation_id is empty; pass the id that ties logs together")
         now = utc_now()

@@ -9,7 +9,10 @@ In order:
    unknown strategy refuses too (fail closed);
 3. concurrency slot (backtest, hyperopt): at most ``RISK_MAX_CONCURRENT_BACKTESTS`` at
    once (0 = unlimited); the slot is held, with a heartbeat, until the ``with`` block
-   ends, however it ends (the runner turns SIGINT/SIGTERM into a normal exit).
+   ends, however it ends (the runner turns SIGINT/SIGTERM into a normal exit). With
+   ``RunRequest.slot_wait_sec`` the run queues for a slot (first come, first served) and
+   shows a waiting line on stderr; after a wait gates 1 and 2 are asked again, since the
+   breaker or the registry may have changed meanwhile.
 
 A refusal logs a WARNING (``circuit_breaker_block``, ``max_dd_block``, ``slots_full``,
 ``registry_error``), records an incident and raises :class:`RunRefused` (exit code 10);
@@ -19,6 +22,8 @@ the runner then records the run as ``blocked``.
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +33,7 @@ from typing import Any, NoReturn, Protocol
 from app.circuit_breaker import read_breaker
 from app.errors import TradingBotError
 from app.logs import Event, get_logger, log_event
+from app.processes import RunProcesses
 from app.risk import metrics
 from app.risk.decision import Decision, Reason, deny
 from app.risk.incidents import IncidentRecorder
@@ -58,6 +64,8 @@ class RunRequest:
     strategy: str | None  # a name, or several joined by "," (--strategy-list)
     run_id: str
     correlation_id: str
+    processes: RunProcesses | None = None  # recorded in the slot file
+    slot_wait_sec: float = 0.0  # queue this long for a slot before refusing
 
 
 class RunRefused(TradingBotError):  # noqa: N818  # the name is the runner's contract
@@ -83,10 +91,7 @@ def run_gates(
 
     Raises :class:`RunRefused` (after a WARNING log and an incident) when a gate refuses.
     """
-    if request.kind in BREAKER_KINDS:
-        _check_breaker(request, settings, registry)
-    if request.kind in DRAWDOWN_KINDS and settings.max_backtest_drawdown_pct is not None:
-        _check_drawdown(request, settings.max_backtest_drawdown_pct, registry)
+    _check_before_slot(request, settings, registry)
     if request.kind not in SLOT_KINDS:
         _allowed(request, slot=None)
         yield
@@ -96,10 +101,20 @@ def run_gates(
         limit=settings.max_concurrent_backtests,
         ttl_sec=settings.concurrency_ttl_sec,
     )
-    slot, count = manager.acquire(
-        kind=request.kind, run_id=request.run_id, correlation_id=request.correlation_id
-    )
+    line = WaitingLine(request)
+    try:
+        slot, count = manager.acquire(
+            kind=request.kind,
+            run_id=request.run_id,
+            correlation_id=request.correlation_id,
+            processes=request.processes,
+            wait_sec=request.slot_wait_sec,
+            on_wait=line.show,
+        )
+    finally:
+        line.done()
     if slot is None:
+        waited = f" after waiting {request.slot_wait_sec:.0f} s" if request.slot_wait_sec else ""
         _refuse(
             request,
             registry,
@@ -107,18 +122,71 @@ def run_gates(
             deny(
                 Reason.CONCURRENCY_LIMIT,
                 f"{count} backtest/hyperopt runs hold all RISK_MAX_CONCURRENT_BACKTESTS="
-                f"{settings.max_concurrent_backtests} slots (lock files in {manager.folder}); "
-                "retry when one ends",
+                f"{settings.max_concurrent_backtests} slots{waited} (lock files in "
+                f"{manager.folder}){manager.describe_orphans()}; retry when one ends, or "
+                "wait for a slot with --wait-for-slot SECONDS",
             ),
         )
-    _event(request, logging.INFO, Event.SLOT_ACQUIRED, lock_file=str(slot.path), running=count)
-    _allowed(request, slot=str(slot.path))
     try:
+        if slot.waited_sec > 0:
+            _check_before_slot(request, settings, registry)  # things change while one waits
+        _event(
+            request,
+            logging.INFO,
+            Event.SLOT_ACQUIRED,
+            lock_file=str(slot.path),
+            running=count,
+            waited_sec=round(slot.waited_sec, 3),
+        )
+        _allowed(request, slot=str(slot.path))
         with Heartbeat(slot.path, max(settings.concurrency_ttl_sec / 3, 0.2)):
             yield
     finally:
         manager.release(slot)
         _event(request, logging.INFO, Event.SLOT_RELEASED, lock_file=str(slot.path))
+
+
+def _check_before_slot(request: RunRequest, settings: RiskSettings, registry: GateRegistry) -> None:
+    if request.kind in BREAKER_KINDS:
+        _check_breaker(request, settings, registry)
+    if request.kind in DRAWDOWN_KINDS and settings.max_backtest_drawdown_pct is not None:
+        _check_drawdown(request, settings.max_backtest_drawdown_pct, registry)
+
+
+class WaitingLine:
+    """The line on stderr while a run waits for a slot.
+
+    On a terminal one line is redrawn in place; elsewhere (logs, CI) a line is written
+    when the number of runs ahead changes, and at most every 30 s otherwise.
+    """
+
+    REPEAT_S = 30.0
+
+    def __init__(self, request: RunRequest) -> None:
+        self.request = request
+        self.tty = sys.stderr.isatty()
+        self._last: tuple[int, float] | None = None
+        self._shown = False
+
+    def show(self, ahead: int, left: float) -> None:
+        """Called by the slot manager about twice a second while waiting."""
+        text = f"waiting for a {self.request.kind} slot: {ahead} ahead, {left:.0f} s left"
+        now = time.monotonic()
+        if not self._shown:
+            _event(self.request, logging.INFO, Event.SLOT_WAITING, ahead=ahead, wait_sec=left)
+        if self.tty:
+            sys.stderr.write(f"\r\x1b[K{text}")
+        elif self._last is None or self._last[0] != ahead or now - self._last[1] >= self.REPEAT_S:
+            sys.stderr.write(f"{text}\n")
+            self._last = (ahead, now)
+        sys.stderr.flush()
+        self._shown = True
+
+    def done(self) -> None:
+        """End the redrawn line (terminal only)."""
+        if self._shown and self.tty:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 # -- THE GATES ------------------------------------------------------------------------------

@@ -1,12 +1,18 @@
 """The Freqtrade child, started before the runner has decided whether it may run.
 
 Importing Freqtrade costs seconds. The runner therefore starts this interpreter
-first (``python -m app.runner.freqtrade_child <command> <fd> <runner pid>``): it imports what
-the command needs while the runner, in parallel, reads the configuration, records
-the run and asks the gates. Then the runner writes one JSON line to the pipe ``fd``:
+first (``python -m app.runner.freqtrade_child <command> <orders fd> <lifeline fd>``).
+It forks at once: the parent stays a small :class:`app.runner.supervisor.Supervisor`
+(a child subreaper that ends every process of the run when the runner goes), the
+forked process imports what the command needs while the runner, in parallel, reads the
+configuration, records the run and asks the gates. Then the runner writes one JSON line
+to the pipe ``orders fd``:
 
-``{"run": true, "argv": [...], "env": {...}, "unset": [...]}`` -- apply the
-environment changes and call Freqtrade's own entry point with ``argv``;
+``{"run": true, "argv": [...], "env": {...}, "unset": [...], "secrets": [...],
+"status_file": "..."}`` -- apply the environment changes, redact every log record
+(:mod:`app.runner.childlog`, with the config's ``secrets`` besides the environment's),
+make Freqtrade's ``sanitize_config`` mask every secret too, and call Freqtrade's own entry
+point with ``argv``;
 ``{"run": false}`` or end of input -- exit 0 without running anything.
 
 Nothing Freqtrade does happens before the runner says so, so a refused run never
@@ -19,7 +25,10 @@ import importlib
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
+
+from app.runner import supervisor
 
 # Modules worth importing ahead for each command (the rest load on demand).
 PRELOAD: dict[str, tuple[str, ...]] = {
@@ -32,8 +41,8 @@ COMMON = ("freqtrade.main", "freqtrade.commands", "freqtrade.exchange", "freqtra
 # Commands that only compute, in this one process, and write result files: once Freqtrade's
 # main returns, their process ends without the interpreter's slow finalisation of every
 # module and object (about 0.6 s after a backtest). Hyperopt is not one of them: its joblib
-# workers are shut down by that finalisation and would outlive a fast exit, holding the
-# output pipes open. Trading commands always take the normal exit.
+# workers are shut down by that finalisation (the supervisor would otherwise have to kill
+# them). Trading commands always take the normal exit.
 FAST_EXIT_COMMANDS = frozenset({"backtesting", "lookahead-analysis", "recursive-analysis"})
 
 
@@ -46,39 +55,37 @@ def preload(command: str) -> None:
             continue
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to SIGTERM this process when the runner dies, even by SIGKILL.
-
-    The child runs in its own process group (signals reach it through the runner), so
-    without this a killed runner would leave Freqtrade running unsupervised.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    pr_set_pdeathsig = 1
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-    if os.getppid() != parent_pid:  # the runner died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
 def main() -> int:
-    command, fd = sys.argv[1], int(sys.argv[2])
-    die_with_parent(int(sys.argv[3]))
+    """Fork into supervisor (this process) and Freqtrade (the new one)."""
+    command, orders_fd, lifeline_fd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    supervised = supervisor.become_subreaper()
+    if not supervised:  # not Linux: no subreaper, Freqtrade runs in this process
+        os.close(lifeline_fd)
+        return run_freqtrade(command, orders_fd)
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        os.close(lifeline_fd)
+        # Should the supervisor itself be SIGKILLed, Freqtrade still stops.
+        supervisor.die_with_parent(parent)
+        return run_freqtrade(command, orders_fd)
+    os.close(orders_fd)
+    return supervisor.Supervisor(pid, lifeline_fd).run()
+
+
+def run_freqtrade(command: str, orders_fd: int) -> int:
+    """Import ahead, wait for the runner's order, then run Freqtrade (or exit 0)."""
     preload(command)
-    with os.fdopen(fd, "r") as orders:
+    with os.fdopen(orders_fd, "r") as orders:
         line = orders.readline()
     order: dict[str, Any] = json.loads(line) if line.strip() else {"run": False}
     if not order.get("run"):
         return 0
-    unset: list[str] = order.get("unset", [])
-    env: dict[str, str] = order.get("env", {})
-    argv: list[str] = order["argv"]
-    for name in unset:
+    for name in order.get("unset", []):
         os.environ.pop(name, None)
-    os.environ.update(env)
+    os.environ.update(order.get("env", {}))
+    _watch_logs(command, order)
+    argv: list[str] = order["argv"]
     sys.argv = ["freqtrade", *argv]
     from freqtrade.main import main as freqtrade_main
 
@@ -91,12 +98,22 @@ def main() -> int:
     return 0
 
 
+def _watch_logs(command: str, order: dict[str, Any]) -> None:
+    from app.redaction import Redactor
+    from app.runner.childlog import LogWatch, harden_sanitize_config
+
+    redactor = Redactor.from_sources(os.environ, extra=order.get("secrets", []))
+    status = order.get("status_file")
+    LogWatch(redactor, Path(status) if status else None, command).install()
+    harden_sanitize_config(redactor)
+
+
 def _fast_exit(code: object) -> None:
     """Run the atexit handlers, flush every stream, then end with Freqtrade's code.
 
-    The atexit handlers include the guard's ``guard_summary`` line and logging's own
-    shutdown (which flushes and closes every handler); only the garbage collection of the
-    interpreter's modules and objects is skipped.
+    The atexit handlers include the guard's ``guard_summary`` line, the log watch's
+    report and logging's own shutdown (which flushes and closes every handler); only the
+    garbage collection of the interpreter's modules and objects is skipped.
     """
     import atexit
 

@@ -6,10 +6,17 @@ offline exchange). :meth:`FreqtradeChild.run` then hands it the final arguments 
 waits; :meth:`FreqtradeChild.abort` (or leaving the ``with`` block) ends it without
 running anything.
 
-The child gets its own process group, so a Ctrl-C in the terminal reaches only the
-runner, which forwards it: Freqtrade sees one signal, shuts down cleanly, and the
-runner then records the outcome and releases its slot. As PID 1 in a container the
-runner also reaps the child.
+The child is a supervisor (``app/runner/supervisor.py``) in its own process group,
+with Freqtrade below it. A Ctrl-C in the terminal reaches only the runner, which
+forwards it once: Freqtrade shuts down cleanly, and the runner then records the
+outcome and releases its slot. The runner holds the write end of a *lifeline* pipe:
+when the runner dies, even by SIGKILL, the supervisor reads end-of-file and ends every
+process of the run. Every process of the run carries the run's process tag in its
+environment (``app/processes.py``), so a slot is never reclaimed while one lives.
+
+The child's stdout and stderr reach the runner's own through a redacting pump
+(``app/runner/pump.py``); Freqtrade's log records are redacted inside the child, which
+also reports errors it saw in a status file (``app/runner/childlog.py``).
 """
 
 from __future__ import annotations
@@ -20,10 +27,18 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType, TracebackType
+
+from app.processes import PROCESS_TAG_ENV, RunProcesses
+from app.redaction import Redactor
+from app.runner.childlog import ChildReport
+from app.runner.pump import OutputPump
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
 # Variables of a test runner that would make Freqtrade skip its own logging set-up.
@@ -66,6 +81,7 @@ class ChildOutcome:
 
     returncode: int  # shell convention: 128 + N when killed by signal N
     signal_received: int | None  # a signal the runner received (and forwarded) meanwhile
+    report: ChildReport = field(default_factory=ChildReport)
 
     @property
     def interrupted(self) -> bool:
@@ -92,12 +108,24 @@ def _forwarding(proc: subprocess.Popen[bytes], received: list[int]) -> Iterator[
 
 
 class FreqtradeChild:
-    """A Freqtrade interpreter that imports now and runs only when told to."""
+    """A supervised Freqtrade interpreter that imports now and runs only when told to."""
 
     def __init__(
-        self, command: str, env: Mapping[str, str], *, stdout_to_stderr: bool = False
+        self,
+        command: str,
+        env: Mapping[str, str],
+        *,
+        stdout_to_stderr: bool = False,
+        redactor: Redactor | None = None,
     ) -> None:
-        read_fd, self._orders = os.pipe()
+        self.tag = uuid.uuid4().hex
+        self.pump = OutputPump.for_runner(
+            stdout_to_stderr=stdout_to_stderr,
+            redactor=redactor or Redactor.from_sources(env),
+        )
+        orders_r, self._orders = os.pipe()
+        lifeline_r, self._lifeline = os.pipe()
+        child_out, child_err = self.pump.child_fds
         try:
             self._proc: subprocess.Popen[bytes] = subprocess.Popen(
                 [
@@ -105,18 +133,30 @@ class FreqtradeChild:
                     "-m",
                     "app.runner.freqtrade_child",
                     command,
-                    str(read_fd),
-                    str(os.getpid()),
+                    str(orders_r),
+                    str(lifeline_r),
                 ],
-                env=dict(env),
-                pass_fds=(read_fd,),
+                env={**env, PROCESS_TAG_ENV: self.tag},
+                pass_fds=(orders_r, lifeline_r),
                 process_group=0,
-                # Keeps stdout for a caller's machine-readable output (e.g. --json).
-                stdout=sys.stderr.fileno() if stdout_to_stderr else None,
+                stdout=child_out,
+                stderr=child_err,
             )
         finally:
-            os.close(read_fd)
+            os.close(orders_r)
+            os.close(lifeline_r)
+            self.pump.start()
         self._ordered = False
+        self._ended = False
+
+    @property
+    def processes(self) -> RunProcesses:
+        """The supervisor, its process group and the tag every process of the run carries."""
+        return RunProcesses(self._proc.pid, self._proc.pid, self.tag)
+
+    def set_redactor(self, redactor: Redactor) -> None:
+        """Redact the child's output with ``redactor`` from now on (it knows the config)."""
+        self.pump.redactor = redactor
 
     def _order(self, order: Mapping[str, object]) -> None:
         if self._ordered:
@@ -130,16 +170,35 @@ class FreqtradeChild:
         argv: Sequence[str],
         env: Mapping[str, str] | None = None,
         unset: Sequence[str] = (),
+        secrets: Sequence[str] = (),
     ) -> ChildOutcome:
-        """Run Freqtrade with ``argv`` and wait for it, forwarding SIGINT/SIGTERM."""
+        """Run Freqtrade with ``argv`` and wait for it (and every process it started),
+        forwarding SIGINT/SIGTERM; ``secrets`` are redacted from its log besides the
+        environment's."""
         received: list[int] = []
-        with _forwarding(self._proc, received):
-            self._order(
-                {"run": True, "argv": list(argv), "env": dict(env or {}), "unset": list(unset)}
-            )
-            code = self._proc.wait()
+        fd, name = tempfile.mkstemp(prefix="tradingbot-child-", suffix=".json")
+        os.close(fd)
+        status = Path(name)
+        try:
+            with _forwarding(self._proc, received):
+                self._order(
+                    {
+                        "run": True,
+                        "argv": list(argv),
+                        "env": dict(env or {}),
+                        "unset": list(unset),
+                        "secrets": list(secrets),
+                        "status_file": str(status),
+                    }
+                )
+                code = self._proc.wait()
+            self._end()
+            report = ChildReport.read(status)
+        finally:
+            status.unlink(missing_ok=True)
+            status.with_name(status.name + ".tmp").unlink(missing_ok=True)
         returncode = 128 - code if code < 0 else code
-        return ChildOutcome(returncode, received[0] if received else None)
+        return ChildOutcome(returncode, received[0] if received else None, report)
 
     def abort(self) -> None:
         """End the child without running Freqtrade.
@@ -148,10 +207,21 @@ class FreqtradeChild:
         left to finish imports it will never use.
         """
         self._ordered = True
-        os.close(self._orders)
+        with contextlib.suppress(OSError):
+            os.close(self._orders)
         if self._proc.poll() is None:
             self._proc.terminate()
         self._proc.wait()
+        self._end()
+
+    def _end(self) -> None:
+        """The child is gone: let go of the lifeline and finish copying its output."""
+        if self._ended:
+            return
+        self._ended = True
+        with contextlib.suppress(OSError):
+            os.close(self._lifeline)
+        self.pump.close()
 
     def __enter__(self) -> FreqtradeChild:
         return self
@@ -164,3 +234,10 @@ class FreqtradeChild:
     ) -> None:
         if not self._ordered:
             self.abort()
+        elif not self._ended:
+            # An exception between the order and the end of the wait: closing the
+            # lifeline makes the supervisor stop Freqtrade and everything it started.
+            with contextlib.suppress(OSError):
+                os.close(self._lifeline)
+            self._proc.wait()
+            self._end()

@@ -4,14 +4,19 @@ Order of work for one command:
 
 1. read the arguments and configuration; validate offline inputs (bad input stops here,
    before anything is written);
-2. record the run (status ``running``) with fingerprints of its inputs;
+2. mark runs whose runner is gone as ``interrupted``, then record this run (``running``)
+   with fingerprints of its inputs;
 3. pass the pre-run gates (circuit breaker, concurrency slot, drawdown) -- a refusal
    records the run as ``blocked`` and exits with :data:`app.risk.gates.RunRefused.exit_code`;
-4. start the offline exchange when asked, run Freqtrade as a child, forward signals;
-5. on success ingest *this run's* result files into the registry; on failure, crash or
-   interruption mark the run failed and log an incident with the log's last lines.
+4. start the offline exchange when asked, run Freqtrade as a supervised child, forward
+   signals;
+5. judge the outcome (``outcome.py``: Freqtrade's exit code *and* what it logged); on
+   success ingest *this run's* result files into the registry; otherwise record the run
+   ``failed`` or ``interrupted`` with the reason and log an incident with the log's last
+   lines.
 
-Freqtrade's exit code is passed through unchanged.
+Every secret (environment, the config's credentials) is redacted from what the child
+prints, from Freqtrade's log and from everything recorded.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 
 from app.errors import DataError
 from app.logs import CORRELATION_ID_ENV
+from app.redaction import Redactor
 from app.registry import Registry
 from app.risk.gates import RunRefused, RunRequest, run_gates
 from app.runner import ingest
@@ -36,6 +42,7 @@ from app.runner.fingerprints import data_fingerprint, find_strategy_file, strate
 from app.runner.ftargs import Invocation, parse_invocation
 from app.runner.ftconfig import DEFAULT_CONFIG, ResolvedConfig, config_hash, resolve
 from app.runner.offline import OfflineSession, describe_source, offline_session
+from app.runner.outcome import Judgement, judge, signal_name
 from app.runner.paths import portable_path
 from app.runner.process import ChildOutcome, FreqtradeChild, Interrupted, child_environment
 from app.settings import RiskSettings
@@ -148,6 +155,12 @@ def _log_tail(path: Path | None) -> str | None:
         return "".join(handle.readlines()[-LOG_TAIL_LINES:])
 
 
+def run_redactor(plan: RunPlan, environ: Mapping[str, str]) -> Redactor:
+    """The secrets of this run: secret environment values and the config's credentials."""
+    configs = [plan.cfg.data] if plan.cfg is not None else []
+    return Redactor.from_sources(environ, configs=configs)
+
+
 class GuardedRunner:
     """Runs one Freqtrade command through the registry and the gates."""
 
@@ -159,14 +172,17 @@ class GuardedRunner:
         offline: bool = False,
         offline_datadir: Path | None = None,
         environ: Mapping[str, str] | None = None,
+        slot_wait_sec: float = 0.0,
     ) -> None:
         self.settings = settings
         self._registry = registry
         self.offline = offline
         self.offline_datadir = offline_datadir
         self.environ = dict(os.environ if environ is None else environ)
+        self.slot_wait_sec = slot_wait_sec
         self.last_run_id: str | None = None
         self.stdout_to_stderr = False  # Freqtrade's report to stderr (callers printing JSON)
+        self.redactor = Redactor.from_sources(self.environ)
 
     def command_line(self, argv: list[str]) -> list[str]:
         """The whole command as a user would retype it (stored so that a run can be re-run)."""
@@ -182,13 +198,12 @@ class GuardedRunner:
             self._registry = self._registry()
         return self._registry
 
-    @staticmethod
-    def _log(level: int, event: str, plan: RunPlan, run_id: str, **fields: object) -> None:
+    def _log(self, level: int, event: str, plan: RunPlan, run_id: str, **fields: object) -> None:
         extra = {"correlation_id": plan.correlation_id, "run_id": run_id, **fields}
         log.log(level, event, extra=extra)
 
     def run(self, argv: list[str], child: FreqtradeChild | None = None) -> int:
-        """Run ``argv`` (Freqtrade's arguments); return Freqtrade's exit code.
+        """Run ``argv`` (Freqtrade's arguments); return the exit code (``outcome.py``).
 
         ``child`` is a :class:`FreqtradeChild` already importing Freqtrade (the CLI starts
         it before loading the runner); one is started here when none is given.
@@ -196,13 +211,20 @@ class GuardedRunner:
         inv = parse_invocation(argv)
         env = child_environment(self.environ)
         quiet = self.stdout_to_stderr
-        with child or FreqtradeChild(inv.command or "", env, stdout_to_stderr=quiet) as ft:
+        with child or FreqtradeChild(
+            inv.command or "", env, stdout_to_stderr=quiet, redactor=self.redactor
+        ) as ft:
             if inv.wants_help:
                 return ft.run(argv).returncode
             plan = make_plan(inv, self.environ)
+            self.redactor = run_redactor(plan, self.environ)
+            ft.set_redactor(self.redactor)
             with self._offline(plan) as session:  # validates offline inputs before recording
                 inputs = fingerprint_inputs(plan)
-                run_id = self.registry.start_run(
+                registry = self.registry
+                registry.redactor = registry.redactor.with_values(self.redactor.values)
+                self._mark_dead_runs(plan)
+                run_id = registry.start_run(
                     kind=plan.kind,
                     correlation_id=plan.correlation_id,
                     strategy=plan.strategy,
@@ -214,25 +236,43 @@ class GuardedRunner:
                 self._log(logging.INFO, "run_started", plan, run_id, kind=plan.kind)
                 return self._gated(plan, run_id, session, ft)
 
+    def _mark_dead_runs(self, plan: RunPlan) -> None:
+        """Runs whose runner is gone are shown as ended before this one starts."""
+        for dead in self.registry.mark_interrupted_runs():
+            fields = {"reason": dead.end_reason, "found_by": plan.correlation_id}
+            log.warning("run_interrupted", extra={"run_id": dead.run_id, **fields})
+
     def _gated(
         self, plan: RunPlan, run_id: str, session: OfflineSession | None, ft: FreqtradeChild
     ) -> int:
-        request = RunRequest(plan.kind, plan.strategy, run_id, plan.correlation_id)
+        request = RunRequest(
+            plan.kind,
+            plan.strategy,
+            run_id,
+            plan.correlation_id,
+            processes=ft.processes,
+            slot_wait_sec=self.slot_wait_sec,
+        )
         try:
             with run_gates(request, self.settings, self.registry):
                 outcome = self._execute(plan, run_id, session, ft)
         except RunRefused as refused:
-            self.registry.finish_run(run_id, status="blocked", exit_code=refused.exit_code)
+            self.registry.finish_run(
+                run_id, status="blocked", exit_code=refused.exit_code, reason=str(refused)
+            )
             print(f"Refused: {refused}", file=sys.stderr)
             return refused.exit_code
         except Interrupted as stop:
-            self._fail(plan, run_id, 128 + stop.signum, f"{stop} before Freqtrade ran")
+            name = signal_name(stop.signum)
+            reason = f"interrupted by signal {stop.signum} ({name}) before Freqtrade ran"
+            self._end(plan, run_id, Judgement("interrupted", 128 + stop.signum, reason))
             return 128 + stop.signum
         except BaseException as exc:
             # Whatever stopped the runner itself (an error, Ctrl-C before Freqtrade ran),
             # the run must not stay "running" in the registry.
+            reason = f"runner stopped: {type(exc).__name__}: {exc}"
             with contextlib.suppress(Exception):
-                self._fail(plan, run_id, 1, f"runner stopped: {type(exc).__name__}: {exc}")
+                self._end(plan, run_id, Judgement("failed", 1, reason))
             raise
         return self._record(plan, run_id, outcome)
 
@@ -259,32 +299,28 @@ class GuardedRunner:
         plan.existing_results = ingest.snapshot(plan.result_dir)
         plan.started = time.time()
         env = {"TRADINGBOT_RUN_ID": run_id, "TRADINGBOT_CORRELATION_ID": plan.correlation_id}
-        return ft.run(argv, env, session.unset_env if session else ())
+        unset = session.unset_env if session else ()
+        return ft.run(argv, env, unset, secrets=sorted(self.redactor.values))
 
     def _record(self, plan: RunPlan, run_id: str, outcome: ChildOutcome) -> int:
         """Record how the run ended; return the exit code the runner reports."""
-        trading = plan.kind in ("dry_run", "live")
-        if trading and outcome.interrupted and outcome.returncode in (0, 130):
+        judgement = judge(plan.inv.command, outcome)
+        if judgement.stopped:
             # SIGINT/SIGTERM is how a bot is stopped: a clean stop is a normal end.
-            self.registry.finish_run(run_id, status="succeeded", exit_code=outcome.returncode)
+            self.registry.finish_run(run_id, status="succeeded", exit_code=judgement.exit_code)
             self._log(logging.INFO, "run_stopped", plan, run_id, signal=outcome.signal_received)
-            return outcome.returncode
-        if outcome.returncode == 0 and not outcome.interrupted:
+            return judgement.exit_code
+        if judgement.status == "succeeded":
             return self._ingest(plan, run_id)
-        reason = (
-            f"interrupted by signal {outcome.signal_received}"
-            if outcome.interrupted
-            else f"exited with code {outcome.returncode}"
-        )
-        code = outcome.returncode
-        if outcome.interrupted and code == 0:
-            # Freqtrade may exit 0 after Ctrl-C; an interrupted run must not look successful.
-            code = 128 + (outcome.signal_received or 2)
-        self._fail(plan, run_id, code, reason)
-        return code
+        self._end(plan, run_id, judgement)
+        return judgement.exit_code
 
-    def _fail(self, plan: RunPlan, run_id: str, code: int, reason: str) -> None:
-        self.registry.finish_run(run_id, status="failed", exit_code=code)
+    def _end(self, plan: RunPlan, run_id: str, judgement: Judgement) -> None:
+        """Record a run that did not succeed: status, reason, incident, log line, stderr."""
+        reason = self.redactor.redact(judgement.reason or judgement.status)
+        self.registry.finish_run(
+            run_id, status=judgement.status, exit_code=judgement.exit_code, reason=reason
+        )
         self.registry.log_incident(
             severity="error",
             description=f"freqtrade {plan.inv.command} ({plan.kind}) {reason}",
@@ -292,19 +328,25 @@ class GuardedRunner:
             run_id=run_id,
             log_excerpt=_log_tail(plan.logfile),
         )
-        self._log(logging.WARNING, "run_failed", plan, run_id, reason=reason)
+        event = "run_interrupted" if judgement.status == "interrupted" else "run_failed"
+        code = judgement.exit_code
+        self._log(logging.WARNING, event, plan, run_id, reason=reason, exit_code=code)
+        log_hint = f" (log: {plan.logfile})" if plan.logfile else ""
+        print(
+            f"Run {run_id} {judgement.status}: {reason}; exit code {judgement.exit_code}{log_hint}",
+            file=sys.stderr,
+        )
 
     def _ingest(self, plan: RunPlan, run_id: str) -> int:
         try:
             found = ingest.collect(plan)
         except DataError as exc:
-            self._fail(plan, run_id, 1, f"succeeded but its results cannot be read: {exc}")
+            reason = f"succeeded but its results cannot be read: {exc}"
+            self._end(plan, run_id, Judgement("failed", 1, reason))
             return 1
         if found is None and plan.inv.writes_results:
             # Freqtrade exits 0 on configuration errors; a run without results did not happen.
-            log_hint = f" (see {plan.logfile})" if plan.logfile else ""
-            self._fail(plan, run_id, 1, f"exited 0 but wrote no results{log_hint}")
-            print(f"Error: Freqtrade wrote no results for this run{log_hint}", file=sys.stderr)
+            self._end(plan, run_id, Judgement("failed", 1, "exited 0 but wrote no results"))
             return 1
         if found is not None:
             self.registry.add_metrics(run_id, found.metrics)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import RegistryError, TradingBotError
+from app.redaction import MASK
 from app.registry import Registry, RunRecord
 from app.runner.ftargs import parse_invocation
 from app.runner.runner import GuardedRunner, fingerprint_inputs, make_plan
@@ -54,6 +55,11 @@ def _split_command(run: RunRecord) -> tuple[bool, Path | None, list[str]]:
         raise CannotVerifyError(
             f"run {run.run_id} has no re-runnable command recorded (it was imported or made "
             "by an older version); nothing to re-run"
+        )
+    if any(MASK in arg for arg in command):
+        raise CannotVerifyError(
+            f"run {run.run_id} was recorded with a secret on its command line (stored as "
+            f"{MASK}); re-run it by hand with the secret"
         )
     rest = command[2:]
     offline = False

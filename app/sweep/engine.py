@@ -19,7 +19,6 @@ import os
 import secrets
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,7 +29,6 @@ from app.datadirs import has_candles
 from app.errors import ConfigError, DataError, TradingBotError
 from app.logs import CORRELATION_ID_ENV, get_logger
 from app.registry import Registry
-from app.risk.slots import SlotManager
 from app.runner.ftargs import parse_invocation
 from app.runner.ftconfig import resolve
 from app.runner.process import Interrupted
@@ -259,12 +257,13 @@ class Sweep:
 
     def _run(self, argv: list[str]) -> RunOutcome:
         """One guarded Freqtrade command; never raises for a failed run."""
-        self._wait_for_slot()
         runner = GuardedRunner(
             self.settings,
             self.registry,
             offline=self.request.offline,
             environ=self.environ,
+            # The runner's own queue: first come, first served with other waiting runs.
+            slot_wait_sec=self.request.slot_wait_sec,
         )
         try:
             code = runner.run(argv)
@@ -277,24 +276,9 @@ class Sweep:
             return RunOutcome(run_id, code, self.registry.run_metrics(run.run_id))
         if code in _INTERRUPTED_CODES:
             # The runner forwarded Ctrl-C/SIGTERM to Freqtrade (which may then exit 0) and
-            # recorded the run as failed: the user wants the whole sweep to stop.
+            # recorded the run as interrupted: the user wants the whole sweep to stop.
             raise Interrupted(signal.SIGINT)
         return RunOutcome(run_id, code or 1, error=f"run ended with status {run and run.status}")
-
-    def _wait_for_slot(self) -> None:
-        """Wait (up to ``slot_wait_sec``) while other runs hold every backtest slot.
-
-        The runner still takes the slot itself and refuses when it lost a race.
-        """
-        limit = self.settings.max_concurrent_backtests
-        if not limit:
-            return
-        slots = SlotManager(
-            self.settings.state_dir, limit=limit, ttl_sec=self.settings.concurrency_ttl_sec
-        )
-        deadline = time.monotonic() + self.request.slot_wait_sec
-        while len(slots.holders()) >= limit and time.monotonic() < deadline:
-            time.sleep(2.0)
 
     def now(self) -> datetime:
         return datetime.now(UTC)

@@ -31,10 +31,11 @@ def test_demo_when_no_candles_then_synthetic_sample_backtested_and_said_so(proje
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_backtest_when_interrupted_then_failed_incident_and_slot_released(
+def test_backtest_when_interrupted_then_interrupted_incident_and_slot_released(
     shared_data: Path, project: Path, signum: int
 ) -> None:
-    """A signal mid-run stops Freqtrade, marks the run failed with an incident, frees the slot."""
+    """A signal mid-run stops Freqtrade, marks the run interrupted with an incident, frees
+    the slot."""
     running = project / "user_data" / "state" / "running"
     args = ["-m", "app", "freqtrade", "--offline", "backtesting"]
     args += ["-c", "user_data/configs/config.backtest.json", "--strategy", "MaCrossoverStrategy"]
@@ -67,7 +68,7 @@ def test_backtest_when_interrupted_then_failed_incident_and_slot_released(
     with sqlite3.connect(db) as conn:
         [(status,)] = conn.execute("select status from runs").fetchall()
         incidents = [d for (d,) in conn.execute("select description from incidents")]
-    assert status == "failed", stderr[-2000:]
+    assert status == "interrupted", stderr[-2000:]
     assert any(f"interrupted by signal {int(signum)}" in d for d in incidents), incidents
 
 

@@ -176,4 +176,4 @@ def test_sweep_when_interrupted_during_a_run_then_stops_with_130_and_runs_nothin
     assert proc.returncode == 130, stderr[-2000:]
     assert b"Interrupted" in stderr
     runs = list(_runs(project).values())
-    assert [(r["kind"], r["status"]) for r in runs] == [("hyperopt", "failed")]
+    assert [(r["kind"], r["status"]) for r in runs] == [("hyperopt", "interrupted")]

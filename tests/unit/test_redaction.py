@@ -148,3 +148,42 @@ def test_known_value_when_anywhere_in_text_then_never_left(
     out = redactor.redact(before + secret + after)
 
     assert secret not in out.replace(MASK, "\x00")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PASSWORD=hunter22",  # upper case
+        "pa\u017f\u017fword=hunter22",  # long s, which re.IGNORECASE matches to 's'
+        "\u0130nvalid api_key: hunter22",  # dotted capital I before the key
+        '{"Private_Key": "hunter22"}',
+        "see https://user:hunter22@host/x",
+        "bot123456:" + "A" * 35,
+    ],
+)
+def test_context_rules_when_text_has_a_key_in_any_case_then_still_masked(text: str) -> None:
+    """The cheap pre-checks in front of the context rules never skip a secret they catch."""
+    out = Redactor().redact(text)
+
+    assert "hunter22" not in out and "A" * 35 not in out
+    assert MASK in out
+
+
+_FRAGMENTS = st.sampled_from(
+    ["PaSsWoRd", "pa\u017f\u017fwd", "\u0130", "secret", "TOKEN", "api_key", "private_key",
+     "webhook_url", "=", ": ", '"', "'", " ", "://", "u:", "@", "bot", "123456:", "A" * 30,
+     "hunter22", ",", "}"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.lists(_FRAGMENTS | st.text(max_size=4), max_size=12).map("".join))
+def test_context_rules_when_arbitrary_text_then_same_as_without_pre_checks(text: str) -> None:
+    """For any text, redaction equals the four context rules applied unconditionally."""
+    from app.redaction import _ASSIGNED, _BOT_TOKEN, _QUOTED, _URL_CREDENTIALS, _mask_group
+
+    expected = text
+    for rule in (_QUOTED, _URL_CREDENTIALS, _BOT_TOKEN, _ASSIGNED):
+        expected = rule.sub(_mask_group, expected)
+
+    assert Redactor().redact(text) == expected

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.registry import Registry
+from app.registry.models import Run
 
 TINY = Path(__file__).resolve().parent / "strategies" / "tiny_param_strategy.py"
 RUN_KEYS = {
@@ -183,3 +184,25 @@ def test_registry_commands_when_another_module_adds_one_then_it_parses() -> None
     assert registry_commands(subparsers) is early
     assert parser.parse_args(["registry", "import", "results"]).folder == "results"
     assert parser.parse_args(["registry", "runs", "--limit", "3"]).limit == 3
+
+
+def test_registry_runs_when_runner_gone_then_shown_interrupted_with_reason(
+    seeded: str, tmp_path: Path
+) -> None:
+    """A query marks a run whose runner died as interrupted; the table shows the reason."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with Registry(seeded) as registry:
+        registry.start_run(kind="hyperopt", correlation_id="c", strategy="S", run_id="run_c")
+        registry._heartbeat.discard("run_c")
+        with registry.session(write=True) as session:
+            session.get(Run, "run_c").pid = dead.pid  # type: ignore[union-attr]
+
+    text = _cli(tmp_path, seeded, "registry", "runs", "--strategy", "S").stdout
+    shown = json.loads(_cli(tmp_path, seeded, "registry", "show", "run_c", "--json").stdout)
+
+    row = next(line for line in text.splitlines() if "run_c" in line)
+    assert "interrupted" in row
+    assert f"runner pid {dead.pid} on host" in row
+    assert shown["run"]["status"] == "interrupted"
+    assert shown["run"]["end_reason"].endswith(f"(process {dead.pid} is not running)")

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from app.processes import PROCESS_TAG_ENV, RunProcesses
 from app.risk.slots import Heartbeat, SlotManager
 from tests.unit.risk.conftest import LogReader
 
@@ -88,17 +89,85 @@ def test_acquire_when_holder_process_dead_then_reclaimed_and_logged(
     assert "not running" in reclaimed[0]["why"]
 
 
-def test_acquire_when_lock_older_than_ttl_then_reclaimed_even_if_alive(tmp_path: Path) -> None:
-    """No heartbeat for RISK_CONCURRENCY_TTL_SEC: the slot is orphaned."""
+def test_acquire_when_other_hosts_lock_older_than_ttl_then_reclaimed(tmp_path: Path) -> None:
+    """Another host's lock without heartbeat for RISK_CONCURRENCY_TTL_SEC is orphaned."""
     manager = _manager(tmp_path, ttl=60)
-    stale = _fake_lock(
-        manager, "hyperopt_1_1_x.lock", pid=os.getpid(), host=socket.gethostname(), run_id="x"
-    )
+    stale = _fake_lock(manager, "hyperopt_1_1_x.lock", pid=1, host="another-machine", run_id="x")
     old = time.time() - 120
     os.utime(stale, (old, old))
     slot, _ = manager.acquire(kind="backtest", run_id="new", correlation_id="c")
     assert slot is not None
     assert not stale.exists()
+
+
+def test_acquire_when_own_hosts_runner_alive_then_kept_past_ttl(tmp_path: Path) -> None:
+    """On this host a live runner keeps its slot however old its heartbeat (never reclaimed
+    while a process of the run lives)."""
+    manager = _manager(tmp_path, ttl=60)
+    kept = _fake_lock(
+        manager, "hyperopt_1_1_x.lock", pid=os.getpid(), host=socket.gethostname(), run_id="x"
+    )
+    old = time.time() - 120
+    os.utime(kept, (old, old))
+    slot, count = manager.acquire(kind="backtest", run_id="new", correlation_id="c")
+    assert slot is None
+    assert count == 1
+    assert kept.exists()
+
+
+def test_acquire_when_runner_gone_but_tagged_process_lives_then_slot_kept_and_named(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """A process carrying the run's tag (an orphaned worker) keeps the slot; once it is
+    gone the slot is reclaimed."""
+    manager = _manager(tmp_path)
+    tag = "tag-" + os.urandom(8).hex()
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)"],
+        env={**os.environ, PROCESS_TAG_ENV: tag},
+        start_new_session=True,
+    )
+    try:
+        lock = _fake_lock(
+            manager,
+            "hyperopt_1_1_x.lock",
+            pid=_dead_pid(),
+            host=socket.gethostname(),
+            run_id="x",
+            process_tag=tag,
+        )
+        refused, _ = manager.acquire(kind="backtest", run_id="new", correlation_id="c")
+        described = manager.describe_orphans()
+    finally:
+        orphan.kill()
+        orphan.wait()
+    slot, _ = manager.acquire(kind="backtest", run_id="new", correlation_id="c")
+
+    assert refused is None
+    assert f"pids {orphan.pid}" in described
+    assert [r["pids"] for r in risk_log() if r["message"] == "slot_held_by_orphans"] == [
+        [orphan.pid]
+    ]
+    assert slot is not None
+    assert not lock.exists()
+
+
+def test_acquire_when_processes_given_then_recorded_in_lock_file(tmp_path: Path) -> None:
+    """The slot file names the supervisor, its process group and the run's process tag."""
+    manager = _manager(tmp_path)
+    slot, _ = manager.acquire(
+        kind="hyperopt",
+        run_id="r",
+        correlation_id="c",
+        processes=RunProcesses(supervisor_pid=4242, process_group=4242, tag="t1"),
+    )
+    assert slot is not None
+    content = json.loads(slot.path.read_text())
+    assert (content["supervisor_pid"], content["process_group"], content["process_tag"]) == (
+        4242,
+        4242,
+        "t1",
+    )
 
 
 def test_acquire_when_pid_reused_by_younger_process_then_reclaimed(tmp_path: Path) -> None:
@@ -137,3 +206,78 @@ def test_heartbeat_when_running_then_lock_mtime_refreshed(tmp_path: Path) -> Non
                 break
             time.sleep(0.05)
     assert slot.path.stat().st_mtime > 1.0
+
+
+# -- WAITING FOR A SLOT (first come, first served) -------------------------------------------
+
+
+def _ticket(manager: SlotManager, seq: int, **content: object) -> Path:
+    manager.queue.folder.mkdir(parents=True, exist_ok=True)
+    path = manager.queue.folder / f"{seq:012d}_1_w.ticket"
+    path.write_text(json.dumps(content))
+    return path
+
+
+def test_acquire_when_someone_waits_then_a_run_that_does_not_wait_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A free slot goes to the oldest waiter, not to a newcomer."""
+    manager = _manager(tmp_path, limit=1)
+    _ticket(manager, 1, pid=os.getpid(), host=socket.gethostname(), started_epoch=time.time())
+    slot, count = manager.acquire(kind="backtest", run_id="new", correlation_id="c")
+    assert slot is None
+    assert count == 0
+
+
+def test_acquire_when_waiter_dead_then_its_ticket_skipped(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """A ticket whose waiter is gone (dead pid, or another host's stale ticket) is deleted."""
+    manager = _manager(tmp_path, limit=1, ttl=60)
+    dead = _ticket(manager, 1, pid=_dead_pid(), host=socket.gethostname())
+    stale = _ticket(manager, 2, pid=1, host="another-machine")
+    old = time.time() - 120
+    os.utime(stale, (old, old))
+    slot, _ = manager.acquire(kind="backtest", run_id="new", correlation_id="c")
+    assert slot is not None
+    assert not dead.exists() and not stale.exists()
+    assert len([r for r in risk_log() if r["message"] == "slot_ticket_skipped"]) == 2
+
+
+def test_acquire_when_wait_times_out_then_none_and_ticket_removed(tmp_path: Path) -> None:
+    """Waiting is bounded: after wait_sec the run is refused and leaves the queue."""
+    manager = _manager(tmp_path, limit=1)
+    held, _ = manager.acquire(kind="backtest", run_id="held", correlation_id="c0")
+    seen: list[tuple[int, float]] = []
+    started = time.monotonic()
+    slot, count = manager.acquire(
+        kind="backtest",
+        run_id="waiter",
+        correlation_id="c1",
+        wait_sec=0.6,
+        on_wait=lambda ahead, left: seen.append((ahead, left)),
+    )
+    assert held is not None
+    assert slot is None and count == 1
+    assert time.monotonic() - started >= 0.6
+    assert seen and seen[0][0] == 0 and 0 < seen[0][1] <= 0.6
+    assert list(manager.queue.folder.glob("*.ticket")) == []
+
+
+def test_acquire_when_slot_frees_while_waiting_then_taken_with_waited_time(
+    tmp_path: Path,
+) -> None:
+    """A waiter gets the slot as soon as the holder releases it."""
+    manager = _manager(tmp_path, limit=1)
+    held, _ = manager.acquire(kind="backtest", run_id="held", correlation_id="c0")
+    assert held is not None
+
+    def release_later(_ahead: int, _left: float) -> None:
+        manager.release(held)
+
+    slot, _ = manager.acquire(
+        kind="backtest", run_id="waiter", correlation_id="c1", wait_sec=30, on_wait=release_later
+    )
+    assert slot is not None
+    assert 0 < slot.waited_sec < 30
+    assert list(manager.queue.folder.glob("*.ticket")) == []
