@@ -8,13 +8,14 @@ DATADIR ?=
 DATA_PAIRS ?= ETH/BTC SOL/BTC XRP/BTC ADA/BTC LTC/BTC DOGE/BTC LINK/BTC
 DATA_DAYS ?= 60
 
-.PHONY: demo test lint data benchmarks strategies-report clean-venv help
+.PHONY: demo test lint data benchmarks strategies-report clean-venv help mutation
 
 help:
 	@echo "make demo    - set up .venv and run an offline backtest of MaCrossoverStrategy"
 	@echo "make test    - set up .venv with dev tools; ruff, ruff format --check, mypy, pytest"
 	@echo "make data    - download real candles with freqtrade download-data (internet)"
 	@echo "make benchmarks - run the benchmark scripts (they print ratios)"
+	@echo "make mutation [MODULES='app/risk/rules/ ...'] - Cosmic Ray on the risk code (docs/MUTATION.md)"
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -47,6 +48,16 @@ data: $(VENV)/.installed
 
 benchmarks: $(VENV)/.installed-dev
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# Mutation testing (docs/MUTATION.md): one Cosmic Ray session per module, outside `make test`.
+MODULES ?=
+$(VENV)/.installed-mutation: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,mutation]"
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
+mutation: $(VENV)/.installed-mutation
+	$(BIN)/python -m mutation run $(MODULES)
 
 strategies-report: $(VENV)/.installed
 	$(BIN)/tradingbot report strategies
