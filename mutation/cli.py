@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
 from collections.abc import Sequence
@@ -26,17 +27,24 @@ from mutation.targets import (
     load_targets,
     select,
 )
+from mutation.tree import TreeError, copy_tree
 
 DEFAULT_OUT = MUTATION_DIR / "out"
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # a SIGTERM stops Cosmic Ray and its pytest like Ctrl-C does
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM: stop Cosmic Ray and its pytest as Ctrl-C does, exit 143."""
 
 
-def _finish(scores: Sequence[report.ModuleScore], out: Path, check: bool) -> int:
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
+def _finish(
+    scores: Sequence[report.ModuleScore], out: Path, check: bool, failed: Sequence[str] = ()
+) -> int:
     table = report.format_table(scores)
-    found = report.problems(scores)
+    found = [*failed, *report.problems(scores)]
     text = table + ("\n\n" + "\n".join(found) if found else "") + "\n"
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.txt").write_text(text, encoding="utf-8")
@@ -69,31 +77,35 @@ def run(modules: Sequence[str], out: Path, check: bool) -> int:
     except Timeout:
         print(f"Error: another mutation run uses {out}; wait for it to end", file=sys.stderr)
         return 1
-    signal.signal(signal.SIGTERM, _interrupt)
-    scores = []
+    signal.signal(signal.SIGTERM, _terminate)
+    scores, failed = [], []
     try:
-        sessions.copy_tree(REPO_ROOT, tree)
+        copy_tree(REPO_ROOT, tree)
         for target in targets:
             print(f"== {target.module} <- {' '.join(target.tests)}", flush=True)
-            score = sessions.run_target(target, config, out, tree, lambda m: print(m, flush=True))
-            print(
-                f"  {score.counts['killed'] + score.counts['timeout']}/{score.scored} killed, "
-                f"{score.counts['equivalent']} equivalent, {score.seconds:.0f} s",
-                flush=True,
-            )
+            try:
+                score = sessions.run_target(target, config, out, tree, _say)
+            except sessions.SessionError as exc:  # the other modules still run
+                print(f"Error: {exc}", file=sys.stderr, flush=True)
+                failed.append(f"{target.module}: not tested: {str(exc).splitlines()[0]}")
+                continue
+            killed = score.counts["killed"] + score.counts["timeout"]
+            _say(f"  {killed}/{score.scored} killed, {score.counts['equivalent']} equivalent")
             scores.append(score)
-    except sessions.SessionError as exc:
+    except TreeError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted: results so far are kept; run again to go on", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, _Terminated) else 130
     finally:
-        import shutil
-
         shutil.rmtree(tree, ignore_errors=True)
         lock.release()
-    return _finish(scores, out, check)
+    return _finish(scores, out, check, failed)
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
 
 
 def summary(folders: Sequence[Path], out: Path, check: bool) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -68,35 +67,6 @@ class Paths:
             *(Path(f"{base}{suffix}") for suffix in (".toml", ".sqlite", ".state.json")),
             *(Path(f"{base}{suffix}") for suffix in (".json", ".txt", ".html")),
         )
-
-
-def copy_tree(root: Path, dest: Path) -> None:
-    """Copy the working tree (tracked and untracked, not ignored files) to ``dest``.
-
-    Tests find the real candles at ``<repo>/../shared``: ``dest``'s parent gets a link to
-    ``root``'s. Raises SessionError when ``root`` is not a git checkout.
-    """
-    git = shutil.which("git")
-    if git is None:
-        raise SessionError("git not found on PATH: the tree to mutate is listed with git")
-    listed = subprocess.run(
-        [git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root,
-        capture_output=True,
-        check=False,
-    )
-    if listed.returncode != 0:
-        raise SessionError(f"{root} is not a git checkout: {listed.stderr.decode().strip()}")
-    shutil.rmtree(dest, ignore_errors=True)
-    for name in filter(None, listed.stdout.decode().split("\0")):
-        source = root / name
-        if source.is_file() or source.is_symlink():  # deleted tracked files are skipped
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name, follow_symlinks=False)
-    shared, link = root.parent / "shared", dest.parent / "shared"
-    if shared.is_dir() and not link.exists():
-        link.unlink(missing_ok=True)  # a dangling link from a moved checkout
-        link.symlink_to(shared.resolve(), target_is_directory=True)
 
 
 def _cosmic(tool: str, *args: str | Path, cwd: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
@@ -233,6 +203,8 @@ def prepare(
     elif state.get("context") != fresh["context"]:
         say(f"  tests or other code changed: {_retest_survivors(paths.session)} survivors again")
     state |= fresh | {"timeout": timeout, "command": command}
+    # Saved before testing: an interrupted run resumes this session instead of renewing it.
+    paths.state.write_text(json.dumps(state, indent=2), encoding="utf-8")
     return paths, state
 
 
