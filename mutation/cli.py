@@ -81,6 +81,7 @@ def run(modules: Sequence[str], out: Path, check: bool) -> int:
     scores, failed = [], []
     try:
         copy_tree(REPO_ROOT, tree)
+        sessions.use_tree(tree)
         for target in targets:
             print(f"== {target.module} <- {' '.join(target.tests)}", flush=True)
             try:

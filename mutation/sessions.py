@@ -250,6 +250,16 @@ def write_reports(target: Target, paths: Paths, tree: Path, seconds: float) -> r
     return score
 
 
+def use_tree(tree: Path) -> None:
+    """Make every Python the tests start import ``app`` from ``tree``, subprocesses too.
+
+    The project is installed in editable mode, pointing at the checkout: without this a
+    test that runs ``python -m app`` or ``scripts/*.py`` would test the unmutated code.
+    """
+    inherited = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), inherited]))
+
+
 def environment_ready() -> None:
     """Raise SessionError unless Cosmic Ray's commands sit beside this Python."""
     missing = [t for t in ("cosmic-ray", "cr-report", "cr-html") if not (BIN / t).exists()]
