@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from mutation.report import ModuleScore, to_json
-from tests.helpers import REPO_ROOT, clean_env
+from tests.unit.mutation.conftest import run_python
 
 
 def _mutation(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mutation", *map(str, args)],
-        cwd=REPO_ROOT,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return run_python("-m", "mutation", *args)
 
 
 def _write(folder: Path, module: str, **counts: int) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -11,7 +10,8 @@ import pytest
 
 import app
 from mutation.pytest_plugin import import_problems
-from tests.helpers import REPO_ROOT, clean_env
+from tests.helpers import REPO_ROOT
+from tests.unit.mutation.conftest import run_python
 
 
 def test_problems_when_app_from_tested_tree_and_no_freqtrade_then_none(
@@ -53,17 +53,9 @@ def test_plugin_when_passing_tests_import_freqtrade_then_session_fails_unless_al
         "sys.modules['freqtrade'] = types.ModuleType('freqtrade')\n"
         "def test_passes():\n    assert True\n"
     )
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
-            *("-p", "mutation.pytest_plugin", "-p", "no:hypothesispytest", *allow, str(test)),
-        ],
-        cwd=REPO_ROOT,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    result = run_python(
+        *("-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "mutation.pytest_plugin"),
+        *("-p", "no:hypothesispytest", *allow, test),
     )
 
     assert result.returncode == code, result.stdout + result.stderr
