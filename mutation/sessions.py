@@ -61,10 +61,10 @@ class Paths:
 
     @classmethod
     def of(cls, target: Target, out: Path) -> Paths:
-        """``out/<slug>.{toml,sqlite,state.json,json,txt,html}``."""
+        """``out/<slug>.{toml,sqlite,state,json,txt,html}`` (``.state``: fingerprints, JSON)."""
         base = out / target.slug
         return cls(
-            *(Path(f"{base}{suffix}") for suffix in (".toml", ".sqlite", ".state.json")),
+            *(Path(f"{base}{suffix}") for suffix in (".toml", ".sqlite", ".state")),
             *(Path(f"{base}{suffix}") for suffix in (".json", ".txt", ".html")),
         )
 

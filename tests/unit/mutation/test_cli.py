@@ -23,9 +23,11 @@ def _write(folder: Path, module: str, **counts: int) -> None:
 
 
 def test_summary_when_artifacts_merged_then_table_per_module_and_total(tmp_path: Path) -> None:
-    """Module summaries from several artifact folders merge into one table with a TOTAL."""
+    """Module summaries from several artifact folders (sessions' state files beside them)
+    merge into one table with a TOTAL."""
     _write(tmp_path / "a", "app/risk/decision.py", killed=19, survived=0, equivalent=1)
     _write(tmp_path / "b" / "nested", "app/risk/state.py", killed=10, timeout=1)
+    (tmp_path / "b" / "app.risk.state.state").write_text('{"module": "fingerprint"}')
     out = tmp_path / "out"
 
     result = _mutation("summary", tmp_path / "a", tmp_path / "b", "--out", out)
