@@ -144,7 +144,8 @@ def _cells(row: str) -> list[str]:
 
 def read_equivalents(markdown: str) -> list[Equivalent]:
     """The table under "## Equivalent mutants": module | function | operator | before |
-    after | why. Raises ValueError naming a row that does not have six cells."""
+    after | why; ``(module)`` for code outside any function, ``(removed)`` for a deleted
+    line. Raises ValueError naming a row that does not have six cells."""
     _, found, rest = markdown.partition(EQUIVALENTS_HEADING)
     if not found:
         return []
@@ -156,7 +157,8 @@ def read_equivalents(markdown: str) -> list[Equivalent]:
         if len(cells) != 6:
             raise ValueError(f"{EQUIVALENTS_DOC.name}: equivalent-mutant row needs 6 cells: {row}")
         after = "" if cells[4] in ("", "(removed)") else cells[4]
-        equivalents.append(Equivalent(cells[0], cells[1], cells[2], cells[3], after, cells[5]))
+        where = "" if cells[1] == "(module)" else cells[1]  # a class decorator, say
+        equivalents.append(Equivalent(cells[0], where, cells[2], cells[3], after, cells[5]))
     return equivalents
 
 

@@ -110,7 +110,7 @@ ROW_1 = (
     "| times are never equal here |"
 )
 ROW_2 = (
-    "| app/risk/rules/base.py | Rule.from_settings | core/RemoveDecorator | `@classmethod` "
+    "| app/risk/rules/base.py | (module) | core/RemoveDecorator | `@classmethod` "
     "| (removed) | abstract \\| overridden |"
 )
 DOC = f"""# Mutation testing
@@ -131,12 +131,12 @@ DOC = f"""# Mutation testing
 
 
 def test_read_equivalents_when_table_given_then_rows_of_that_section_only() -> None:
-    """Rows are read from the equivalents section only; `(removed)` and `\\|` are understood."""
+    """Rows come from the equivalents section only; `(module)`, `(removed)`, `\\|` are read."""
     first, second = read_equivalents(DOC)
 
     assert first.before == "if age > timeframe + self.timeout:"
     assert first.why == "times are never equal here"
-    assert (second.after, second.why) == ("", "abstract | overridden")
+    assert (second.definition, second.after, second.why) == ("", "", "abstract | overridden")
 
 
 def test_read_equivalents_when_row_has_wrong_cells_then_error_naming_row() -> None:

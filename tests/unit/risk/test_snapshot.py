@@ -135,3 +135,31 @@ def test_day_clock_when_day_changes_either_way_then_new_midnight(moment: datetim
 
     assert clock.day(moment) == utc_midnight(moment)
     assert clock.end == utc_midnight(moment) + timedelta(days=1)
+
+
+def test_same_day_when_days_later_then_false() -> None:
+    """Any moment after the day, not only the next midnight, is another day."""
+    assert not account().same_day(NEXT_MIDNIGHT + timedelta(days=2, hours=1))
+
+
+def test_build_when_called_with_positions_then_type_error() -> None:
+    """``build`` takes keywords only: a wallet can never be passed where the PnL goes."""
+    with pytest.raises(TypeError):
+        AccountSnapshot.build(NOW, breaker(), 1000.0)  # type: ignore[call-arg]
+
+
+def test_snapshot_when_constructed_directly_then_no_open_stake() -> None:
+    """Built without :meth:`build` and without positions, the derived totals are empty."""
+    acct = AccountSnapshot(
+        taken_at=NOW,
+        breaker=breaker(),
+        wallet=1000.0,
+        realised_today=0.0,
+        unrealised=0.0,
+        day_start=MIDNIGHT,
+        day_peak_equity=None,
+        loss_streak=0,
+        last_loss_at=None,
+    )
+
+    assert (acct.open_positions, acct.open_stake_total, acct.stake_by_pair) == ((), 0.0, {})
