@@ -63,6 +63,20 @@ def test_rule_when_from_settings_missing_then_cannot_be_built() -> None:
         NoFactory()
 
 
+def test_rule_when_from_settings_missing_then_building_from_settings_fails_loudly() -> None:
+    """build_rules calls from_settings on the class: a missing one raises, never turns the
+    rule silently off by returning None."""
+
+    class Forgetful(Rule):
+        name = "forgetful"
+
+        def check(self, ctx: GuardContext, now: datetime) -> Decision:
+            return ALLOW
+
+    with pytest.raises(NotImplementedError, match="Forgetful does not define from_settings"):
+        Forgetful.from_settings(RiskSettings())
+
+
 @pytest.mark.parametrize(
     ("ratio", "text"),
     [(0.1234, "12.34 %"), (0.05, "5.00 %"), (1.0, "100.00 %"), (0.0, "0.00 %"), (-0.5, "-50.00 %")],
