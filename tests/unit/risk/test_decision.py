@@ -53,3 +53,9 @@ def test_reason_codes_when_read_then_value_is_the_name() -> None:
     """Reason codes are stable strings equal to their names (alerts and dashboards key on them)."""
     assert all(reason.value == reason.name for reason in Reason)
     assert all(state.value == state.name for state in RiskState)
+
+
+def test_deny_when_options_passed_by_position_then_type_error() -> None:
+    """``until``, ``trip_breaker`` and ``state`` are keyword-only: none can take another's place."""
+    with pytest.raises(TypeError):
+        deny(Reason.DAILY_DRAWDOWN, "10 % down", NOW)  # type: ignore[call-arg]
