@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import pytest
 from prometheus_client import REGISTRY
 
 from app.logs import get_logger
@@ -91,3 +92,11 @@ def test_update_when_level_is_debug_then_logged_at_debug(risk_log: LogReader) ->
     tracker.update(RiskState.HALTED, NOW, reason=Reason.CIRCUIT_BREAKER)
 
     assert [r["level"] for r in risk_log()] == ["DEBUG"]
+
+
+def test_tracker_when_options_passed_by_position_then_type_error() -> None:
+    """Level, correlation id, reason, detail and until are keyword-only: none is swapped."""
+    with pytest.raises(TypeError):
+        RiskStateTracker(get_logger("risk.test"), logging.INFO, "cid-1")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        _tracker().update(RiskState.HALTED, NOW, Reason.DAILY_LOSS_CAP)  # type: ignore[call-arg]
