@@ -23,6 +23,7 @@ from tests.helpers import REPO_ROOT
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
+MUTATION_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "mutation.yml"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 CONFIGS = REPO_ROOT / "user_data" / "configs"
@@ -306,6 +307,64 @@ def test_workflow_when_read_then_make_test_on_311_312_and_compose_config() -> No
     assert jobs["test"]["strategy"]["matrix"]["python-version"] == ["3.11", "3.12"]
     assert any("make test" in step.get("run", "") for step in jobs["test"]["steps"])
     assert any("docker compose config" in step.get("run", "") for step in jobs["compose"]["steps"])
+
+
+def test_mutation_workflow_when_validated_then_matches_github_schema() -> None:
+    """.github/workflows/mutation.yml validates against the GitHub workflow schema."""
+    result = _check_jsonschema("vendor.github-workflows", MUTATION_WORKFLOW)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mutation_workflow_validation_when_broken_then_fails(tmp_path: Path) -> None:
+    """The schema check can fail: a job without runs-on is rejected."""
+    broken = yaml.safe_load(MUTATION_WORKFLOW.read_text())
+    del broken["jobs"]["mutate"]["runs-on"]
+    path = tmp_path / "mutation.yml"
+    path.write_text(yaml.safe_dump(broken))
+
+    assert _check_jsonschema("vendor.github-workflows", path).returncode != 0
+
+
+def _step(steps: list[dict[str, Any]], uses: str) -> dict[str, Any]:
+    (step,) = [s for s in steps if s.get("uses", "").startswith(uses)]
+    return step
+
+
+def test_mutation_workflow_when_read_then_nightly_make_mutation_with_uploaded_report() -> None:
+    """Nightly and on demand, on Python 3.11: `make mutation` per group, report uploaded."""
+    workflow = yaml.safe_load(MUTATION_WORKFLOW.read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
+    mutate = workflow["jobs"]["mutate"]
+    steps = mutate["steps"]
+
+    assert re.fullmatch(r"[0-9]+ [0-9]+ \* \* \*", triggers["schedule"][0]["cron"])
+    assert "workflow_dispatch" in triggers
+    assert _step(steps, "actions/setup-python@")["with"]["python-version"] == "3.11"
+    (make,) = [s for s in steps if "make mutation" in s.get("run", "")]
+    assert 'MODULES="${{ matrix.modules }}"' in make["run"]
+    assert make["env"]["TRADINGBOT_REQUIRE_SHARED_DATA"] == "1"
+    upload = _step(steps, "actions/upload-artifact@")
+    assert upload["uses"] == "actions/upload-artifact@v4"
+    assert upload["if"] == "always()"
+    assert "mutation/out/*.html" in upload["with"]["path"]
+    summary_run = " ".join(s.get("run", "") for s in workflow["jobs"]["summary"]["steps"])
+    assert "python -m mutation summary" in summary_run
+
+
+def test_mutation_workflow_when_read_then_groups_cover_every_target_once() -> None:
+    """The matrix groups select every module of mutation/targets.toml, none twice."""
+    from mutation.targets import load_targets, select
+
+    targets = load_targets()
+    groups = yaml.safe_load(MUTATION_WORKFLOW.read_text())["jobs"]["mutate"]["strategy"]
+    chosen = [
+        target.module
+        for group in groups["matrix"]["include"]
+        for target in select(targets, group["modules"].split())
+    ]
+
+    assert sorted(chosen) == sorted(t.module for t in targets)
 
 
 def test_ci_run_when_read_then_calls_the_readme_test_command() -> None:

@@ -34,6 +34,9 @@ class Rule(ABC):
     @abstractmethod
     def from_settings(cls, settings: RiskSettings) -> Rule | None:
         """The rule configured by ``settings``, or None when its variable is unset."""
+        # build_rules calls this on the class: a rule that forgot to define it must fail
+        # here, not return None and be silently off (an ABC only stops instantiation).
+        raise NotImplementedError(f"{cls.__name__} does not define from_settings")
 
     @abstractmethod
     def check(self, ctx: GuardContext, now: datetime) -> Decision:

@@ -15,6 +15,11 @@ NOW = datetime(2025, 8, 17, 12, 0, tzinfo=UTC)
 MIDNIGHT = datetime(2025, 8, 17, tzinfo=UTC)
 NEXT_MIDNIGHT = MIDNIGHT + timedelta(days=1)
 BREAKER_FILE = Path("state/circuit_breaker.json")
+# Stakes round-trip through amount x rate, so the size and exposure rules allow up to 1e-9
+# (relative, inclusive) above their limit: (relative excess, allowed).
+FLOAT_NOISE = ((5e-10, True), (1e-9, True), (3e-9, False), (1e-6, False))
+# No exposure at all is possible from these wallets, not even a zero stake.
+NOT_POSITIVE_WALLETS = (0.0, -10.0)
 
 
 def breaker(

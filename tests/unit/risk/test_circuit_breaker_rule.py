@@ -46,3 +46,29 @@ def test_entry_when_until_passed_since_snapshot_then_allowed() -> None:
     state = breaker(BreakerStatus.ACTIVE, until=NOW)
     assert RULE.check(ctx(account(breaker_state=state), entry()), NOW).allowed
     assert not RULE.check(ctx(account(breaker_state=state)), NOW - timedelta(seconds=1)).allowed
+
+
+def test_account_evaluation_when_breaker_active_then_halted_without_entry() -> None:
+    """The breaker is account-level: it halts the account in bot_loop_start, entry or not."""
+    state = breaker(BreakerStatus.ACTIVE, reason="manual")
+
+    assert CircuitBreakerRule.account_level is True
+    assert RULE.check(ctx(account(breaker_state=state)), NOW).state is RiskState.HALTED
+
+
+def test_entry_when_until_passed_long_ago_then_allowed() -> None:
+    """Any ``until`` before ``now`` has expired, not only one equal to it."""
+    state = breaker(BreakerStatus.ACTIVE, until=NOW - timedelta(hours=2))
+
+    assert RULE.check(ctx(account(breaker_state=state), entry()), NOW).allowed
+
+
+def test_entry_when_unreadable_breaker_has_past_until_then_still_refused() -> None:
+    """Only a readable ACTIVE breaker expires: an unreadable one refuses whatever its until."""
+    state = breaker(
+        BreakerStatus.UNREADABLE, until=NOW - timedelta(hours=2), problem="bad reason field"
+    )
+
+    decision = RULE.check(ctx(account(breaker_state=state), entry()), NOW)
+    assert not decision.allowed
+    assert decision.reason is Reason.CIRCUIT_BREAKER

@@ -66,3 +66,46 @@ def test_account_evaluation_when_capped_then_refused_without_entry() -> None:
     """The cap is account-level: it refuses (and halts) without looking at an entry."""
     assert RULE.account_level
     assert not RULE.check(ctx(_day(-60.0, 0.0)), NOW).allowed
+
+
+def test_rule_when_declared_then_latches_until_midnight() -> None:
+    """The cap latches: the guard keeps the halt even if open trades recover the same day."""
+    assert DailyLossCapRule.latches is True
+
+
+@pytest.mark.parametrize(("cap", "floor"), [(0.05, 950.0), (0.2, 800.0)])
+def test_equity_floor_when_day_start_known_then_start_times_one_minus_cap(
+    cap: float, floor: float
+) -> None:
+    """The floor is S x (1 - cap); at it the rule refuses, a cent above it allows."""
+    rule = DailyLossCapRule(cap)
+
+    assert rule.equity_floor(1000.0, 1234.0) == pytest.approx(floor)
+    at_floor = _day(0.0, floor - 1000.0)
+    above = _day(0.0, floor - 1000.0 + 0.01)
+    assert not rule.check(ctx(at_floor, entry()), NOW).allowed
+    assert rule.check(ctx(above, entry()), NOW).allowed
+
+
+def test_refusal_when_cap_reached_then_detail_names_loss_share_and_limit() -> None:
+    """The detail gives the loss, its share of the day start equity and the variable."""
+    decision = RULE.check(ctx(_day(-20.0, -40.0), entry()), NOW)  # 60 of 1020 = 5.88 %
+
+    assert "today's loss 60 (5.88 % of day start equity 1020)" in decision.detail
+    assert "RISK_DAILY_LOSS_CAP_PCT=0.05" in decision.detail
+
+
+@pytest.mark.parametrize("wallet", [0.0, -10.0])
+def test_entry_when_day_start_equity_not_positive_then_halted_naming_it(wallet: float) -> None:
+    """A day start equity of zero or less cannot carry a cap: refuse, saying so."""
+    decision = RULE.check(ctx(_day(0.0, 0.0, wallet=wallet), entry()), NOW)
+
+    assert not decision.allowed
+    assert decision.detail == f"day start equity is {wallet:.8g}"
+    assert (decision.until, decision.state) == (NEXT_MIDNIGHT, RiskState.HALTED)
+
+
+def test_entry_when_day_start_equity_tiny_but_positive_then_judged_by_the_cap() -> None:
+    """A small positive start equity is judged like any other, not refused outright."""
+    assert RULE.check(ctx(_day(0.0, 0.0, wallet=0.5), entry()), NOW).allowed
+    assert not RULE.check(ctx(_day(0.0, -0.025, wallet=0.5), entry()), NOW).allowed

@@ -42,3 +42,18 @@ def test_entry_when_cooldown_ends_then_allowed() -> None:
     end = LAST_LOSS + timedelta(minutes=30)
     assert not RULE.check(ctx(acct, entry()), end - timedelta(seconds=1)).allowed
     assert RULE.check(ctx(acct, entry()), end).allowed
+
+
+def test_entry_when_cooldown_long_over_then_allowed() -> None:
+    """Any moment after the cooldown's end allows, not only the end itself."""
+    acct = account(loss_streak=5, last_loss_at=LAST_LOSS)
+
+    assert RULE.check(ctx(acct, entry()), LAST_LOSS + timedelta(hours=6)).allowed
+
+
+def test_account_evaluation_when_cooling_down_then_cooldown_state_without_entry() -> None:
+    """The streak is account-level: bot_loop_start sees COOLDOWN without an entry."""
+    acct = account(loss_streak=3, last_loss_at=LAST_LOSS)
+
+    assert LossStreakRule.account_level is True
+    assert RULE.check(ctx(acct), NOW).state is RiskState.COOLDOWN

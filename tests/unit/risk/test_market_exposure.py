@@ -7,7 +7,15 @@ import pytest
 from app.risk.decision import Reason
 from app.risk.rules import MarketExposureRule
 from app.risk.snapshot import OpenPosition
-from tests.unit.risk.builders import NOW, account, ctx, entry, settings
+from tests.unit.risk.builders import (
+    FLOAT_NOISE,
+    NOT_POSITIVE_WALLETS,
+    NOW,
+    account,
+    ctx,
+    entry,
+    settings,
+)
 
 RULE = MarketExposureRule(0.1)  # 10 % of the wallet per market
 OPEN = (OpenPosition("ETH/BTC", 60.0), OpenPosition("LTC/BTC", 90.0))
@@ -43,3 +51,44 @@ def test_entry_when_market_stake_exceeds_limit_then_refused(
 def test_entry_when_wallet_zero_then_refused() -> None:
     """An empty wallet cannot carry any exposure."""
     assert not RULE.check(ctx(account(wallet=0.0), entry()), NOW).allowed
+
+
+@pytest.mark.parametrize(("excess", "allowed"), FLOAT_NOISE)
+def test_entry_when_over_limit_by_float_noise_then_allowed_up_to_one_part_per_billion(
+    excess: float, allowed: bool
+) -> None:
+    """Stake round trips are not exact: up to 1e-9 above the limit (inclusive) passes."""
+    stake = 100.0 * (1 + excess)  # nothing open in ADA/BTC; the limit is 10 % of 1000
+
+    decision = RULE.check(ctx(account(positions=OPEN), entry(pair="ADA/BTC", stake=stake)), NOW)
+
+    assert decision.allowed is allowed
+
+
+@pytest.mark.parametrize("wallet", NOT_POSITIVE_WALLETS)
+def test_entry_when_wallet_not_positive_then_refused_whatever_the_stake(wallet: float) -> None:
+    """No positive wallet, no exposure at all: even a zero stake is refused, as infinite."""
+    decision = RULE.check(ctx(account(wallet=wallet), entry(stake=0.0)), NOW)
+
+    assert not decision.allowed
+    assert "(inf % of wallet" in decision.detail
+
+
+def test_entry_when_wallet_below_one_then_limit_scales_with_it() -> None:
+    """A wallet below one unit keeps its 10 % limit (0.05 of 0.5), judged normally."""
+    small = account(wallet=0.5)
+
+    assert RULE.check(ctx(small, entry(stake=0.04)), NOW).allowed
+    decision = RULE.check(ctx(small, entry(stake=0.08)), NOW)
+    assert not decision.allowed
+    assert "(16.00 % of wallet 0.5)" in decision.detail
+
+
+def test_refusal_when_over_limit_then_detail_names_stake_share_and_limit() -> None:
+    """The detail names the pair, its stake after the entry, the share and the variable."""
+    decision = RULE.check(ctx(account(positions=OPEN), entry(stake=45.0)), NOW)
+
+    assert decision.detail == (
+        "ETH/BTC stake would be 105 (10.50 % of wallet 1000), "
+        "limit RISK_LIVE_MAX_PER_MARKET_EXPOSURE_PCT=0.1"
+    )

@@ -45,3 +45,19 @@ def test_entry_when_no_candle_then_refused() -> None:
     """No data at all is stale."""
     decision = RULE.check(ctx(account(), entry(candle=None)), NOW)
     assert decision.reason is Reason.STALE_DATA
+
+
+def test_rule_when_declared_then_needs_the_last_candle() -> None:
+    """The guard fetches the pair's last candle before this rule, and only for such rules."""
+    assert StaleDataRule.needs_candle is True
+    assert StaleDataRule.account_level is False
+
+
+def test_refusal_when_late_then_detail_names_close_age_and_allowance() -> None:
+    """The detail says when the last candle closed, how long ago, and what is allowed."""
+    ent = entry(candle=Candle(date=NOW - timedelta(hours=1), close=100.0))
+
+    assert RULE.check(ctx(account(), ent), NOW).detail == (
+        "last ETH/BTC candle closed at 2025-08-17T11:05:00+00:00, 3300 s ago; allowed one "
+        "timeframe (300 s) + RISK_DATA_STALE_TIMEOUT_SEC=60"
+    )
