@@ -63,11 +63,13 @@ def run(modules: Sequence[str], out: Path, check: bool) -> int:
     """Test the selected targets; the exit code of ``make mutation``."""
     from filelock import FileLock, Timeout
 
-    from mutation import sessions
-
     targets = select(load_targets(), modules)
     check_files(targets)
     config = load_config()
+    # Cosmic Ray (the `mutation` extra) is needed from here on: bad arguments are refused
+    # above without it.
+    from mutation import sessions
+
     sessions.environment_ready()
     out.mkdir(parents=True, exist_ok=True)
     tree = out / "tree"
