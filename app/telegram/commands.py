@@ -170,14 +170,14 @@ class CommandBook:
             correlation_id=self.correlation_id,
             chat_id=caller.chat_id,
             user=caller.describe(),
-            command=repr(command),
+            command=command,
         )
         self.refusals.report(
             f"telegram_unauthorized:{caller.chat_id}",
             severity="warning",
             description=(
                 f"Telegram command from a chat not in TELEGRAM_ALLOWED_CHAT_IDS refused "
-                f"(nothing done, no answer): {caller.describe()} sent {command!r}"
+                f'(nothing done, no answer): {caller.describe()} sent "{command}"'
             ),
             now=self.clock(),
         )

@@ -179,23 +179,22 @@ class Service:
     async def once(self, *, polling: bool) -> tuple[Report, int]:
         """Answer pending commands (when ``polling``), deliver; return the report and count."""
         handled = 0
-        if polling:
-            app = await self._start()
-            try:
-                offset: int | None = None
-                while True:
-                    before = offset
-                    offset = await self.poll(app, 0, offset)
-                    if offset == before:
-                        break
-                    handled += 1
-                if offset is not None:  # acknowledge: Telegram forgets what came before
-                    await self.bot.get_updates(offset=offset, timeout=0, limit=1)
-            finally:
-                await app.shutdown()
-        report = await self.deliver()
-        await self.sender.close()
-        return report, handled
+        app = await self._start() if polling else None
+        try:
+            offset: int | None = None
+            while app is not None:
+                before = offset
+                offset = await self.poll(app, 0, offset)
+                if offset == before:
+                    break
+                handled += 1
+            if offset is not None:  # acknowledge: Telegram forgets what came before
+                await self.bot.get_updates(offset=offset, timeout=0, limit=1)
+            return await self.deliver(), handled
+        finally:
+            if app is not None:
+                await app.shutdown()  # also closes the bot's connections
+            await self.sender.close()
 
     async def serve(self) -> None:
         """Poll and deliver until :attr:`stop` is set (SIGINT/SIGTERM)."""
