@@ -30,20 +30,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.registry.models import OUTBOX_STATUSES, OutboxChat, OutboxMessage
+from app.registry.ratelimit import RateLimit
 from app.registry.store import Registry
+
+__all__ = ["Claim", "NewMessage", "Outbox", "OutboxItem", "Queued", "RateLimit"]
 
 WAITING = ("pending", "held")
 MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_ERROR = 500
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """At most ``burst`` messages per ``window`` for one key; ``label`` names the rest."""
-
-    burst: int
-    window: timedelta
-    label: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.logs import CORRELATION_ID_ENV, RUN_ID_ENV, Event, event_fields
-from app.registry.outbox import RateLimit
+from app.registry.ratelimit import RateLimit
 
 _MINUTE = timedelta(minutes=1)
 _FIVE = timedelta(minutes=5)

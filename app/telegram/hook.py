@@ -10,16 +10,19 @@ never makes the logging call wait.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from app.errors import ConfigError
-from app.telegram.events import EventTranslator
-from app.telegram.notifier import Notifier, process_notifier
 from app.telegram.settings import get_telegram_settings
 
-_translator = EventTranslator()  # one per process: it remembers live bots across reconfigures
+if TYPE_CHECKING:
+    from app.telegram.events import EventTranslator
+    from app.telegram.notifier import Notifier
+
 _warned = threading.Event()
 
 
@@ -29,7 +32,7 @@ class NotificationHandler(logging.Handler):
     def __init__(self, notifier: Notifier, translator: EventTranslator | None = None) -> None:
         super().__init__(logging.INFO)
         self.notifier = notifier
-        self.translator = translator or _translator
+        self.translator = translator or _process_translator()
 
     def emit(self, record: logging.LogRecord) -> None:
         """Translate and queue; a failure here is reported, never raised into the caller."""
@@ -55,5 +58,15 @@ def notification_handler() -> logging.Handler | None:
             sys.stderr.write(f"Warning: Telegram messages are off in this process: {exc}\n")
         return None
     if not settings.enabled:
-        return None
+        return None  # off: nothing more is imported or created
+    from app.telegram.notifier import process_notifier
+
     return NotificationHandler(process_notifier(settings))
+
+
+@functools.cache
+def _process_translator() -> EventTranslator:
+    """One per process: it remembers the live guards across logging reconfigurations."""
+    from app.telegram.events import EventTranslator
+
+    return EventTranslator()

@@ -34,15 +34,19 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from app.errors import TradingBotError
 from app.logs import Event, get_logger, log_event
 from app.redaction import Redactor
-from app.registry.outbox import NewMessage, Outbox
 from app.telegram.client import Sender, SendFailure, guard_library_logs, make_bot, redactor_for
-from app.telegram.delivery import deliver_all
 from app.telegram.events import Notice, render
 from app.telegram.settings import TelegramSettings
+
+if TYPE_CHECKING:
+    # The registry and the Bot API client load in the background thread, on first use:
+    # the log call that creates the notifier stays cheap.
+    from app.registry.outbox import Outbox
 
 _log = get_logger("telegram.notifier")
 CYCLE_BUDGET_S = 5.0
@@ -52,12 +56,13 @@ BACKOFF_S = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0)
 # Events whose message names the run's kind and strategy from the registry.
 RUN_LOOKUP = frozenset({"run_failed"})
 
-OutboxOpener = Callable[[], Outbox]
+OutboxOpener = Callable[[], "Outbox"]
 
 
 def open_outbox() -> Outbox:
     """The outbox of the registry configured by RISK_DB_URL / RISK_DB_PATH."""
     from app.registry import Registry
+    from app.registry.outbox import Outbox
     from app.settings import get_settings
 
     return Outbox(Registry.from_settings(get_settings()))
@@ -187,6 +192,8 @@ class Notifier:
         self._retry_at = time.monotonic() + delay
 
     async def _cycle(self, batch: list[Notice]) -> None:
+        from app.telegram.delivery import deliver_all
+
         if not self._guarded:
             import telegram  # noqa: F401  # its loggers must exist before they are guarded
 
@@ -217,6 +224,8 @@ class Notifier:
 
     def _write(self, outbox: Outbox | None, batch: list[Notice]) -> list[tuple[Notice, str | None]]:
         """Write each notice; return it with its text when it could not be written."""
+        from app.registry.outbox import NewMessage
+
         done: list[tuple[Notice, str | None]] = []
         for notice in batch:
             run_line = self._run_line(outbox, notice)
