@@ -95,6 +95,8 @@ class Notifier:
         self._exited = False
         self._closed = False
         self._guarded = False
+        self._sender: Sender | None = None
+        self._outbox: Outbox | None = None
 
     # -- CALLER SIDE (never blocks) ---------------------------------------------------------
 
@@ -199,8 +201,14 @@ class Notifier:
 
             guard_library_logs(self.redactor)
             self._guarded = True
-        outbox = self._open()
-        sender = Sender(make_bot(self.settings, connect_s=CONNECT_S, read_s=READ_S), self.redactor)
+        # Made once per thread (an HTTP client costs an SSL context; the registry checks its
+        # schema once); the registry's connections are closed after every round.
+        if self._sender is None:
+            bot = make_bot(self.settings, connect_s=CONNECT_S, read_s=READ_S)
+            self._sender = Sender(bot, self.redactor)
+        if self._outbox is None:
+            self._outbox = self._open()
+        outbox, sender = self._outbox, self._sender
         try:
             unqueued = [(n, t) for n, t in self._write(outbox, batch) if t is not None]
             for notice, text in unqueued:
@@ -211,7 +219,6 @@ class Notifier:
                 )
                 self._schedule(waiting=report.waiting)
         finally:
-            await sender.close()
             if outbox is not None:
                 outbox.registry.close()  # hold no connection between rounds (restore checks)
 
