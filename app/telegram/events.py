@@ -292,7 +292,9 @@ def _override(_t: EventTranslator, c: _Context) -> Notice:
 
 
 def _run_failed(_t: EventTranslator, c: _Context) -> Notice:
-    return c.notice("error", "Run FAILED", "run_failed", FAILED_RUNS, reason=c.get("reason"))
+    # run_interrupted: the runner (or its host) went away, or a signal stopped the run.
+    headline = "Run INTERRUPTED" if c.event == "run_interrupted" else "Run FAILED"
+    return c.notice("error", headline, "run_failed", FAILED_RUNS, reason=c.get("reason"))
 
 
 # -- BACKUPS, INCIDENTS, SWEEPS --------------------------------------------------------------
@@ -387,6 +389,7 @@ _HANDLERS: dict[str, _Handler] = {
     **dict.fromkeys(_GATE_EVENTS, _gate),
     Event.CIRCUIT_BREAKER_OVERRIDE.value: _override,
     "run_failed": _run_failed,
+    "run_interrupted": _run_failed,
     **dict.fromkeys(
         (
             Event.BACKUP_SUCCEEDED.value,

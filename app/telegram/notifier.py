@@ -54,7 +54,7 @@ EXIT_WAIT_S = 6.0
 CONNECT_S, READ_S = 2.0, 4.0
 BACKOFF_S = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0)
 # Events whose message names the run's kind and strategy from the registry.
-RUN_LOOKUP = frozenset({"run_failed"})
+RUN_LOOKUP = frozenset({"run_failed", "run_interrupted"})
 
 OutboxOpener = Callable[[], "Outbox"]
 

@@ -170,8 +170,10 @@ def test_gates_and_runner_when_run_refused_or_failed_then_notices(records: _Reco
     """Gate refusals and run_failed (a plain ``extra=`` line) become warning/error notices."""
     _event(Event.CIRCUIT_BREAKER_BLOCK, kind="backtest", strategy="S", reason="CIRCUIT_BREAKER")
     _event("run_failed", reason="exited with code 2")
+    _event("run_interrupted", reason="the runner is gone")
 
-    refused, failed = _notices(records)
+    refused, failed, interrupted = _notices(records)
+    assert (interrupted.headline, interrupted.rate_key) == ("Run INTERRUPTED", "run_failed")
     assert refused.headline == "Run refused: backtest S (CIRCUIT_BREAKER)"
     assert refused.rate_key == "run_refused:CIRCUIT_BREAKER"
     assert (failed.headline, failed.severity) == ("Run FAILED", "error")
