@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.sweep.cli",
     "app.sweep.report_cli",
     "app.exporter.cli",
+    "app.telegram.cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -29,3 +29,10 @@ def shared_data() -> Path:
 def project(tmp_path: Path) -> Path:
     """A throwaway project folder (see :func:`tests.helpers.make_project`)."""
     return make_project(tmp_path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_real_telegram() -> None:
+    """A developer's real TELEGRAM_* settings must not make the tests message their chat."""
+    for name in [n for n in os.environ if n.upper().startswith("TELEGRAM_")]:
+        del os.environ[name]

@@ -86,7 +86,8 @@ def test_cli_when_restore_over_existing_then_exit_6_and_unchanged(
     )
     before = tree(source, skip=("backups", "registry"))
     done = _run(tmp_path, "restore", made["backup_dir"], "--user-data", str(source), expect=6)
-    assert done.stderr.startswith("Error: ")
+    # stderr: the restore_refused JSON log line, then the message for the operator.
+    assert done.stderr.splitlines()[-1].startswith("Error: ")
     assert "already exist" in done.stderr
     assert "--overwrite" in done.stderr
     assert tree(source, skip=("backups", "registry")) == before
