@@ -31,8 +31,8 @@ from app.config_input import (
     read_dotenv,
 )
 from app.errors import ConfigError
-from app.text import cut, printable, shown
 from app.telegram.settings import load_telegram_settings
+from app.text import cut, printable, shown
 
 ENV_PREFIX = "RISK_"
 

@@ -188,7 +188,7 @@ class ParamSet(Base):
     replaced_file: Mapped[str | None] = mapped_column(Text)
 
 
-# -- OUTBOX (0004_outbox; code in app/registry/outbox.py) -----------------------------------
+# -- OUTBOX (0003_outbox; code in app/registry/outbox.py) -----------------------------------
 
 OUTBOX_STATUSES: tuple[str, ...] = ("pending", "held", "sent", "dead")
 

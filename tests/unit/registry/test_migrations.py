@@ -41,14 +41,14 @@ def test_registry_when_first_used_then_migrated_to_head(registry: Registry) -> N
     registry.list_runs()
     with registry.engine.connect() as conn:
         revision = MigrationContext.configure(conn).get_current_revision()
-    assert revision == head_revision() == HEAD_REVISION == "0004_outbox"
+    assert revision == head_revision() == HEAD_REVISION == "0003_outbox"
 
 
 def test_upgrade_when_called_twice_then_idempotent(registry: Registry) -> None:
     """upgrade() returns the head revision and can run again without effect."""
     run_id = registry.start_run(kind="other", correlation_id="c")
-    assert registry.upgrade() == "0004_outbox"
-    assert registry.upgrade() == "0004_outbox"
+    assert registry.upgrade() == "0003_outbox"
+    assert registry.upgrade() == "0003_outbox"
     assert registry.get_run(run_id) is not None
 
 
@@ -171,8 +171,8 @@ def test_0002_when_downgraded_then_new_states_mapped_to_old_ones(registry: Regis
         conn.execute(text("UPDATE runs SET status = 'interrupted'"))
 
 
-def test_0004_when_downgraded_to_0002_then_outbox_gone_and_runs_kept(registry: Registry) -> None:
-    """0004 adds only the outbox tables: going back to 0002 drops them and nothing else."""
+def test_0003_when_downgraded_to_0002_then_outbox_gone_and_runs_kept(registry: Registry) -> None:
+    """0003 adds only the outbox tables: going back to 0002 drops them and nothing else."""
     run_id = registry.start_run(kind="backtest", correlation_id="c")
     _migrate(registry, "downgrade", "0002_run_lifecycle")
 

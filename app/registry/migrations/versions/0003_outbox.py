@@ -6,7 +6,7 @@
 * ``outbox_chats``: the process delivering to a chat right now (``lease_holder`` until
   ``lease_until_utc``) and Telegram's flood-control pause (``retry_at_utc``).
 
-Revision ID: 0004_outbox
+Revision ID: 0003_outbox
 Revises: 0002_run_lifecycle
 Create Date: 2026-11-30
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_outbox"
+revision: str = "0003_outbox"
 down_revision: str | Sequence[str] | None = "0002_run_lifecycle"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
