@@ -154,9 +154,10 @@ class RemoteRunner:
         workers: list[str] | None = None
         try:
             for submission in range(1, MAX_SUBMISSIONS + 1):
+                placement = {"workers": workers, "allow_other_workers": True} if workers else {}
                 future = self.cluster.client.submit(
                     run_job, spec, blobs, key=f"{spec.key}#{submission}", pure=False,
-                    workers=workers, allow_other_workers=True, retries=0,
+                    retries=0, **placement,
                 )  # fmt: skip
                 outcome = self._watch(plan, attempt, future, events)
                 if not isinstance(outcome, NeedBlobs):

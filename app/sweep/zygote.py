@@ -113,8 +113,13 @@ def _child(order: dict[str, Any]) -> None:
         except SystemExit as done:
             code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         import atexit
+        import threading
 
-        atexit._run_exitfuncs()  # the guard's summary, logging's flush
+        # The interpreter's own exit order: threading's hooks first (they stop hyperopt's
+        # worker pool: loky registers there), then atexit's (the guard's summary,
+        # multiprocessing's joins, logging's flush). Module teardown is skipped.
+        threading._shutdown()  # type: ignore[attr-defined]
+        atexit._run_exitfuncs()
     except BaseException:  # noqa: BLE001  # the child must end here, whatever happened
         import traceback
 
