@@ -102,6 +102,16 @@ def _quiet_dask() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _prewarm(client: Any) -> None:
+    """Start every worker's zygote now: it imports Freqtrade while the client prepares."""
+    from app.sweep.worker import prewarm
+
+    try:
+        client.run(prewarm)
+    except Exception as exc:  # noqa: BLE001  # a job starts its zygote itself anyway
+        logging.getLogger("tradingbot.sweep").debug("prewarm failed: %s", exc)
+
+
 @contextmanager
 def connect(scheduler: str | None, workers: int | None) -> Iterator[Cluster]:
     """Connect to ``scheduler`` or start ``workers`` local worker processes; close after."""
@@ -126,6 +136,7 @@ def connect(scheduler: str | None, workers: int | None) -> Iterator[Cluster]:
                     f"--scheduler {address} has no workers (waited {WORKER_WAIT_SEC:.0f} s); "
                     f"start some with `dask worker {address} --nthreads 1`"
                 ) from None
+            _prewarm(client)
             yield Cluster(client, local=False, description=f"Dask cluster {address}")
         finally:
             client.close()
@@ -141,6 +152,7 @@ def connect(scheduler: str | None, workers: int | None) -> Iterator[Cluster]:
     )
     try:
         client = Client(local, set_as_default=False)
+        _prewarm(client)
         try:
             yield Cluster(client, local=True, description=f"{count} local Dask worker(s)")
         finally:

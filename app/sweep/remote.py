@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 from app.errors import DataError, TradingBotError
@@ -49,6 +50,20 @@ from app.sweep.specs import Sources, build_spec, with_run_ids
 INTERRUPTED_STATUS = "interrupted" if "interrupted" in RUN_STATUSES else "failed"
 MAX_SUBMISSIONS = 5  # a job whose worker keeps lacking inputs is not retried forever
 _log = get_logger("sweep.remote")
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``<stem>-2<suffix>``, ``-3`` ... when taken (created: reserved)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidate, n = path, 1
+    while True:
+        try:
+            candidate.open("x").close()
+        except FileExistsError:
+            n += 1
+            candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+            continue
+        return candidate
 
 
 class JobCancelled(Exception):  # noqa: N818  # a state, not an error
@@ -292,10 +307,10 @@ class RemoteRunner:
 
     def _keep_logs(self, plan: RunPlan, attempt: _Attempt, result: JobResult) -> None:
         """Freqtrade's log where the runner would keep it; its output into the sweep log."""
-        if plan.logfile is not None and (result.log or result.output):
-            plan.logfile.parent.mkdir(parents=True, exist_ok=True)
-            plan.logfile.write_text(result.log or result.output)
         with self._lock:
+            if plan.logfile is not None and (result.log or result.output):
+                plan.logfile = _free_name(plan.logfile)  # runs starting in one second share it
+                plan.logfile.write_text(result.log or result.output)
             header = f"\n== run {attempt.run_id} on worker {result.worker} ({result.host}) ==\n"
             sys.stdout.write(header + result.output)
             sys.stdout.flush()

@@ -257,6 +257,67 @@ def test_job_when_inputs_cached_then_second_job_ships_nothing(cluster: DaskClust
     assert "Freqtrade" in (third.error or "")
 
 
+CRASHING_STRATEGY = """
+import ctypes
+import os
+
+from app.strategies import GuardedStrategy
+
+
+class CrashStrategy(GuardedStrategy):
+    timeframe = "5m"
+
+{crash}
+"""
+
+
+@pytest.mark.parametrize(
+    ("crash", "code"), [("ctypes.string_at(0)", 128 + signal.SIGSEGV), ("os._exit(3)", 3)]
+)
+def test_job_when_freqtrade_crashes_then_only_the_job_ends(
+    cluster: DaskCluster, shared_data: Path, tmp_path: Path, crash: str, code: int
+) -> None:
+    """A job that segfaults or _exits ends with its code; worker and zygote live on."""
+    from distributed import Client
+
+    from app.runner.ftargs import parse_invocation
+    from app.runner.runner import make_plan
+    from app.settings import load_settings
+    from app.sweep.jobs import Blobs, JobResult, NeedBlobs
+    from app.sweep.specs import Sources, build_spec
+    from app.sweep.worker import prewarm, run_job
+
+    project = make_project(tmp_path)
+    (project / "crash").mkdir()
+    (project / "crash" / "CrashStrategy.py").write_text(CRASHING_STRATEGY.format(crash=crash))
+    argv = ["backtesting", "-c", "user_data/configs/config.backtest.json", "--strategy"]
+    argv += ["CrashStrategy", "--strategy-path", "crash", "--datadir", str(shared_data)]
+    argv += ["--pairs", "ETH/BTC", "--timerange", "20180120-20180121"]
+    before = Path.cwd()
+    os.chdir(project)
+    try:
+        sources = Sources()
+        spec = build_spec(
+            make_plan(parse_invocation(argv), {}), key=f"crash/{code}", label="crash",
+            offline=True, settings=load_settings({}, None), environ={}, sources=sources,
+        )  # fmt: skip
+    finally:
+        os.chdir(before)
+    with Client(cluster.address, timeout=10) as client:
+        worker = sorted(client.scheduler_info()["workers"])[0]
+        zygotes = client.run(prewarm, workers=[worker])
+        result = client.submit(run_job, spec, None, workers=[worker], pure=False).result()
+        if isinstance(result, NeedBlobs):
+            blobs = Blobs({sha: sources.read(sha) for sha in result.missing})
+            result = client.submit(run_job, spec, blobs, workers=[worker], pure=False).result()
+        after = client.run(prewarm, workers=[worker])
+
+    assert isinstance(result, JobResult)
+    assert result.exit_code == code, result.output[-2000:]
+    assert result.worker == worker
+    assert after == zygotes  # the same zygote process serves the next job
+
+
 def test_cluster_sweep_when_client_interrupted_then_no_job_process_survives(
     cluster: DaskCluster, shared_data: Path, tmp_path: Path
 ) -> None:
