@@ -91,12 +91,19 @@ def _get_zygote(log_dir: Path) -> Zygote:
     return _zygote
 
 
-def prewarm() -> int:
-    """Start this worker's zygote now (``client.run(prewarm)``); returns its pid."""
-    worker = _worker()
-    with _lock:
-        zygote = _get_zygote(cache_root(worker.local_directory))
-        return zygote.proc.pid
+def prewarm(dask_worker: Any = None) -> int:
+    """Start this worker's zygote now (``client.run(prewarm)``); returns its pid.
+
+    Runs on the worker's event loop: it never waits for a running job (the job's zygote
+    is warm already).
+    """
+    worker = dask_worker or _worker()
+    if not _lock.acquire(blocking=False):
+        return _zygote.proc.pid if _zygote is not None else 0
+    try:
+        return _get_zygote(cache_root(worker.local_directory)).proc.pid
+    finally:
+        _lock.release()
 
 
 def _cancelled(worker: Any, key: str) -> bool:
@@ -119,7 +126,11 @@ def run_job(spec: JobSpec, blobs: Blobs | None = None) -> JobResult | NeedBlobs:
     attempt = uuid.uuid4().hex[:12]
     result = JobResult(spec.key, attempt, worker.address, socket.gethostname(), 1)
     result.fetched = fetched
-    worker.log_event(
+    # Through the worker's client, a round trip: once Freqtrade starts, the scheduler has the
+    # announcement, even if this worker dies the next moment (its batched stream might not).
+    from distributed import get_client
+
+    get_client().log_event(
         topic_of(spec.key),
         {"type": "attempt", "job": spec.key, "attempt": attempt, "worker": worker.address},
     )
