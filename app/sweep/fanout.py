@@ -37,6 +37,7 @@ from app.sweep.cluster import Cluster
 from app.sweep.model import FoldResult, RunOutcome, StrategyResult
 from app.sweep.remote import RemoteRunner
 from app.sweep.specs import cpu_count
+from app.sweep.worker import topic_of
 from app.sweep.workspace import StrategySource
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ class ClusterSweep:
             offline=sweep.request.offline,
             on_worker=bar.job_worker,
         )
+        cluster.listen(topic_of(sweep.sweep_id))  # workers announce each job attempt there
         if sweep.request.jobs is None:
             sweep.default_jobs = cpu_count()
         self.ordered_backtests = sweep.settings.max_backtest_drawdown_pct is not None

@@ -71,7 +71,7 @@ class Sources:
         sha = self._hashed.get(key)
         if sha is None:
             sha = self._hashed[key] = sha256_bytes(path.read_bytes())
-        self.files[sha] = path
+        self.files[sha] = path.resolve()  # read later, maybe from another directory
         return sha
 
     def add_bytes(self, data: bytes) -> str:

@@ -365,10 +365,12 @@ def test_cluster_sweep_when_worker_killed_mid_job_then_job_reruns_and_sweep_comp
     try:
         deadline = time.monotonic() + 120
         victim = None
-        while time.monotonic() < deadline and victim is None:
+        while time.monotonic() < deadline and victim is None and proc.poll() is None:
             victim = cluster.worker_running_a_job()
             time.sleep(0.1)
-        assert victim is not None, "no job started on the cluster"
+        if victim is None:
+            proc.kill()
+            pytest.fail(f"no job started on the cluster: {proc.communicate()[1][-3000:]!r}")
         _kill_tree(victim)
         stdout, stderr = proc.communicate(timeout=300)
     finally:
