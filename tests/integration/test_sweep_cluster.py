@@ -81,11 +81,14 @@ class DaskCluster:
             self.workers.append(self._spawn([*args, "--local-directory", str(folder)], folder))
         from distributed import Client
 
+        from app.sweep.worker import prewarm
+
         deadline = time.monotonic() + 60
         while True:
             try:
                 with Client(self.address, timeout=5) as client:
                     client.wait_for_workers(2, timeout=60)
+                    client.run(prewarm)  # the zygotes import Freqtrade while tests set up
                     return
             except OSError:
                 if time.monotonic() > deadline:
@@ -329,7 +332,7 @@ def test_cluster_sweep_when_client_interrupted_then_no_job_process_survives(
         args, cwd=project, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600
         while time.monotonic() < deadline and len(cluster.job_processes()) < 2:
             time.sleep(0.3)  # until both hyperopts run (with their -j 2 worker processes)
         assert cluster.job_processes(), "no job started on the cluster"
@@ -363,7 +366,7 @@ def test_cluster_sweep_when_worker_killed_mid_job_then_job_reruns_and_sweep_comp
         stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # a loaded machine: zygotes still importing
         victim = None
         while time.monotonic() < deadline and victim is None and proc.poll() is None:
             victim = cluster.worker_running_a_job()
