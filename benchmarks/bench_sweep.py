@@ -2,18 +2,18 @@
 
     .venv/bin/python benchmarks/bench_sweep.py [--jobs 5] [--sweeps 1] [--skip-sweep]
 
-1. **Freqtrade's own time** of one small backtest (MaCrossoverStrategy, 7 shared pairs,
-   three days): ``freqtrade.main`` called in this already-warm process, median of
-   ``--jobs`` runs. This is what a job cannot avoid.
-2. **Per-job overhead**: the same backtest submitted as a sweep job (``run_job``) to a
-   one-worker ``LocalCluster``, timed from ``submit`` to the result on the client, minus
-   (1). *Cold*: the worker starts a fresh interpreter per job (``TRADINGBOT_SWEEP_WARM=0``,
-   what every in-process run pays); *warm*: it forks its pre-loaded zygote. Cold and warm
-   jobs alternate, medians; the first job of each (inputs shipped, zygote started) is
-   dropped. Target: warm <= 0.3 s.
-3. **Sweep wall time**: the same ``tradingbot sweep`` (1 strategy, 2 folds, 3 epochs,
+1. **Per-job overhead**: one small backtest (MaCrossoverStrategy, 7 shared pairs, three
+   days) submitted as a sweep job (``run_job``) to a one-worker ``LocalCluster``, timed
+   from ``submit`` to the result on the client. *Cold*: the worker starts a fresh
+   interpreter per job (``TRADINGBOT_SWEEP_WARM=0``, what every in-process run pays);
+   *warm*: it forks its pre-loaded zygote. Cold and warm jobs alternate, medians; the
+   first job of each (inputs shipped, zygote started) is dropped. **Freqtrade's own
+   time** F is the warm child's life (fork to exit: Freqtrade's configuration, exchange,
+   data, backtest and result files, with nothing left to import); the overhead of a job
+   is its round trip minus F. Target: warm <= 0.3 s.
+2. **Sweep wall time**: the same ``tradingbot sweep`` (1 strategy, 2 folds, 3 epochs,
    -j 1) in process and with ``--workers 2``, alternating, medians.
-4. **Projection** for N machines of one worker each, from the measured figures:
+3. **Projection** for N machines of one worker each, from the measured figures:
    ``speed-up(N) = J (F + o_cold) / (ceil(J / N) (F + o_warm + s))`` where J jobs of
    Freqtrade time F each are spread evenly, o is the per-job overhead and s the client's
    scheduling cost per job (submit to start, result back: the warm job's round trip minus
@@ -26,7 +26,6 @@ Needs ../shared/data/binance. The figures are noisy on a shared machine: read th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import shutil
@@ -62,30 +61,6 @@ def backtest_argv() -> list[str]:
     return [*argv, "--datadir", str(DATA), "--pairs", *PAIRS, "--timerange", TIMERANGE]
 
 
-def freqtrade_seconds(project: Path, runs: int) -> float:
-    """Median wall time of the backtest inside this (warm) process."""
-    import json
-    import logging
-
-    from freqtrade.main import main
-
-    from app.offline_exchange.overlay import ccxt_overlay
-    from app.offline_exchange.server import OfflineExchange
-
-    times = []
-    with OfflineExchange(DATA) as exchange:
-        overlay = project / "overlay.json"
-        overlay.write_text(json.dumps(ccxt_overlay(exchange.url)))
-        argv = [*backtest_argv(), "-c", str(overlay), "--cache", "none", "--export", "none"]
-        for _ in range(runs + 1):
-            began = time.perf_counter()
-            with contextlib.suppress(SystemExit):
-                main(argv)
-            times.append(time.perf_counter() - began)
-            logging.getLogger().handlers.clear()  # main() adds its handlers again each time
-    return statistics.median(times[1:])
-
-
 def job_seconds(project: Path, jobs: int) -> dict[str, list[float]]:
     """Round-trip seconds of the backtest as a sweep job, cold and warm, alternating."""
     from distributed import Client, LocalCluster
@@ -103,7 +78,7 @@ def job_seconds(project: Path, jobs: int) -> dict[str, list[float]]:
         plan, key="bench/x", label="bench", offline=True, settings=load_settings({}, None),
         environ={}, sources=sources,
     )  # fmt: skip
-    out: dict[str, list[float]] = {"cold": [], "warm": [], "worker": []}
+    out: dict[str, list[float]] = {"cold": [], "warm": [], "worker": [], "child": []}
     clusters = {
         mode: LocalCluster(
             n_workers=1,
@@ -132,6 +107,7 @@ def job_seconds(project: Path, jobs: int) -> dict[str, list[float]]:
                     out[mode].append(wall)
                     if mode == "warm":
                         out["worker"].append(result.timings["total"])
+                        out["child"].append(result.timings["freqtrade"])
     finally:
         for client in clients.values():
             client.close()
@@ -170,9 +146,9 @@ def main() -> int:
     project = project_dir()
     os.chdir(project)
     try:
-        core = freqtrade_seconds(project, args.jobs)
-        print(f"Freqtrade's own time, one backtest ({TIMERANGE}, 7 pairs): {core:.3f} s")
         jobs = job_seconds(project, args.jobs)
+        core = statistics.median(jobs["child"])
+        print(f"Freqtrade's own time, one backtest ({TIMERANGE}, 7 pairs): {core:.3f} s")
         cold = statistics.median(jobs["cold"]) - core
         warm = statistics.median(jobs["warm"]) - core
         sched = statistics.median(w - t for w, t in zip(jobs["warm"], jobs["worker"], strict=True))
