@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.runner.registry_cli",
     "app.sweep.cli",
     "app.sweep.report_cli",
+    "app.drill.cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -6,7 +6,8 @@
   requests (``latency``) or replaces their answer (``http_*``, ``timeout``, ``reset``)
   while a fault is active;
 * the clock the exchange state reads: inside a request hit by ``stale`` it stands still at
-  the fault's start, so the newest candle, tickers and the book stop advancing;
+  the fault's start, so tickers and the book stop moving, and klines end with the last
+  candle closed by then (the candle forming at that moment is not served);
 * :class:`FaultTimeline`, the state's timeline for price series, which drops candles opened
   in a ``gap`` window and scales prices during a ``price_jump``.
 
@@ -79,11 +80,16 @@ class DataEffect:
         return out
 
     def apply(self, s: Served, timeframe_ms: int, now_ms: int, decimals: int) -> Served:
-        """``s`` without the gap candles, prices scaled where a jump applies."""
-        if self.gaps:
+        """``s`` without the gap candles (and, when frozen, without the candle that was
+        forming at the freeze), prices scaled where a jump applies."""
+        if self.gaps or self.freeze_ms is not None:
             keep = np.ones(len(s), dtype=bool)
             for start, end in self.gaps:
                 keep &= ~((s.open_ms >= start) & (s.open_ms < end))
+            if self.freeze_ms is not None:
+                # A frozen feed has no forming candle: the newest candle served is the last
+                # one that had closed when the data stopped.
+                keep &= s.open_ms + timeframe_ms <= self.freeze_ms
             s = Served(
                 s.open_ms[keep], s.open[keep], s.high[keep], s.low[keep], s.close[keep],
                 s.volume[keep],
@@ -125,18 +131,30 @@ class FaultInjector:
         self.clock = clock
         self.origin_ms: int | None = None
         self.hits = [0] * len(schedule.events)
+        self.pauses: list[tuple[float, int]] = []  # (schedule second, length in ms)
         self._closing = asyncio.Event()
 
     def arm(self, origin_ms: int) -> None:
         """Start the schedule: ``at_s`` counts from ``origin_ms``. Nothing happens before."""
         self.origin_ms = origin_ms
 
+    def pause(self, at_s: float, length_ms: int) -> None:
+        """Stop the schedule's clock at its second ``at_s`` for ``length_ms``: faults that
+        start at or after it start later, a fault in progress lasts longer, a fault that is
+        over stays over. (A drill pauses while a restarted bot starts up.)"""
+        self.pauses.append((at_s, length_ms))
+
+    def shift_ms(self, at_s: float, *, strict: bool = False) -> int:
+        """The pauses before second ``at_s`` (``strict``: pauses exactly at it excluded)."""
+        return sum(length for p, length in self.pauses if p < at_s or (p == at_s and not strict))
+
     def window_ms(self, event: FaultEvent) -> tuple[int, int]:
         """``[start, end)`` of ``event`` in epoch milliseconds (the injector must be armed)."""
         if self.origin_ms is None:
             raise RuntimeError("the fault schedule is not armed")
-        start = self.origin_ms + round(event.at_s * 1000)
-        return start, self.origin_ms + round(event.end_s * 1000)
+        start = self.origin_ms + round(event.at_s * 1000) + self.shift_ms(event.at_s)
+        end = self.origin_ms + round(event.end_s * 1000) + self.shift_ms(event.end_s, strict=True)
+        return start, end
 
     def active(self, endpoint: Endpoint | None, now_ms: int) -> list[tuple[int, FaultEvent]]:
         """The faults (with their index) that apply to a request of ``endpoint`` now."""

@@ -203,8 +203,9 @@ def test_schedule_when_not_armed_then_no_fault_until_armed(datadir: Path) -> Non
 
 
 def test_stale_when_active_then_newest_candle_and_prices_stop_advancing(datadir: Path) -> None:
-    """During `stale` the newest candle, the ticker and the book stay as at the fault's start;
-    afterwards the series has advanced with the clock."""
+    """During `stale` klines end with the last candle closed at the fault's start (the one
+    forming then is not served) and the ticker stays as it was; afterwards the series has
+    advanced with the clock, forming candle included."""
     clock = ManualClock()
     with serve(datadir, [fault("stale", endpoint="*", for_s=300)], clock) as exchange:
         api = client(exchange)
@@ -217,7 +218,9 @@ def test_stale_when_active_then_newest_candle_and_prices_stop_advancing(datadir:
         assert api.fetch_ticker("ETH/BTC")["last"] == frozen_ticker["last"]
         clock.now = T0 + 360_000
         after = api.fetch_ohlcv("ETH/BTC", "1m", limit=5)
-    assert after[-1][0] - frozen[-1][0] == 5 * MINUTE
+    freeze = T0 + 60_000
+    assert frozen[-1][0] + MINUTE <= freeze < frozen[-1][0] + 2 * MINUTE
+    assert after[-1][0] == (T0 + 360_000) // MINUTE * MINUTE  # forming again
 
 
 def test_gap_when_window_passed_then_candles_opened_inside_are_missing(datadir: Path) -> None:
