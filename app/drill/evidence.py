@@ -39,10 +39,14 @@ class TradeRow:
 
 
 def _ms(text: str | None) -> int | None:
-    """Freqtrade stores naive UTC ``YYYY-MM-DD HH:MM:SS[.ffffff]``."""
+    """Epoch ms of a naive UTC time (Freqtrade stores ``YYYY-MM-DD HH:MM:SS[.ffffff]``);
+    None for no or unparsable text."""
     if text is None:
         return None
-    moment = datetime.fromisoformat(str(text)).replace(tzinfo=UTC)
+    try:
+        moment = datetime.fromisoformat(str(text)).replace(tzinfo=UTC)
+    except ValueError:
+        return None
     return int(moment.timestamp() * 1000)
 
 

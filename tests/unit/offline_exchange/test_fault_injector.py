@@ -20,7 +20,7 @@ import ccxt.async_support as accxt
 import numpy as np
 import pytest
 
-from app.offline_exchange.fault_injector import FAULT_HEADER, DataEffect, endpoint_of
+from app.offline_exchange.fault_injector import FAULT_HEADER, DataEffect, FaultInjector, endpoint_of
 from app.offline_exchange.faults import Endpoint, FaultSchedule
 from app.offline_exchange.overlay import ccxt_overlay
 from app.offline_exchange.replay import Mode, Served
@@ -282,3 +282,22 @@ def test_data_effect_when_jump_inside_candle_then_close_scaled_and_bounds_hold()
     assert all(out.high >= np.maximum(out.open, out.close))
     assert all(out.low <= np.minimum(out.open, out.close))
     assert out.low[1] == 4.5
+
+
+def test_pause_when_schedule_held_then_later_faults_move_and_running_ones_last_longer() -> None:
+    """A pause at second 20 for 5 s: a fault already over stays put, one in progress ends
+    5 s later, one that starts at or after second 20 starts 5 s later."""
+    events = [
+        {"at_s": 0, "for_s": 10, "fault": "http_500", "endpoint": "time"},
+        {"at_s": 15, "for_s": 10, "fault": "http_503", "endpoint": "time"},
+        {"at_s": 20, "for_s": 10, "fault": "reset", "endpoint": "depth"},
+    ]
+    injector = FaultInjector(FaultSchedule.parse(events), ManualClock())
+    injector.arm(T0)
+    injector.pause(20, 5_000)
+    over, running, later = (injector.window_ms(e) for e in injector.schedule.events)
+    assert over == (T0, T0 + 10_000)
+    assert running == (T0 + 15_000, T0 + 30_000)
+    assert later == (T0 + 25_000, T0 + 35_000)
+    assert injector.shift_ms(20) == 5_000
+    assert injector.shift_ms(20, strict=True) == 0
