@@ -21,8 +21,9 @@ import psutil
 
 from app.drill.botconfig import ApiAccess
 
-STOP_TIMEOUT_S = 60.0
-KILL_WAIT_S = 30.0
+# Freqtrade needs a few CPU seconds to stop; on a saturated machine that is minutes.
+STOP_TIMEOUT_S = 300.0
+KILL_WAIT_S = 120.0
 
 
 @dataclass

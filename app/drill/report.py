@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from app.drill.orchestrator import DrillPlan
 
 BUCKET_MS = 10_000  # entries and refusals are summed per 10 s in the timeline
+PAUSE_SHOWN_MS = 500  # shorter holds of the scenario clock (breaker writes) are not listed
 
 
 def _iso(ms: int | None) -> str | None:
@@ -89,8 +90,9 @@ def timeline(obs: Observations) -> list[dict[str, Any]]:
         rows.append((fault.end_ms, "fault", f"{fault.event.describe()} ends: {fault.hits} hit"))
     rows += [(a.done_ms, "action", f"{a.action.value}: {a.detail}") for a in obs.actions]
     rows += [
-        (start, "clock", f"scenario clock held {length / 1000:.1f} s while the bot started")
+        (start, "clock", f"scenario clock held {length / 1000:.1f} s while the action ran")
         for start, length in obs.pauses
+        if length >= PAUSE_SHOWN_MS
     ]
     for line in obs.lines("risk_state_changed"):
         fields = line.fields

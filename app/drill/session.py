@@ -24,8 +24,9 @@ from app.offline_exchange.fault_injector import FaultInjector
 from app.risk import breaker_commands
 from app.risk.incidents import IncidentRecorder
 
-STARTUP_TIMEOUT_MS = 240_000  # a cold start of Freqtrade on a busy machine
+STARTUP_TIMEOUT_MS = 600_000  # a cold start of Freqtrade on a very busy machine
 TICK_S = 0.5
+API_ATTEMPTS = 6  # x 5 s request timeout: up to 30 s for a busy bot to answer
 LOG_TAIL_LINES = 15
 
 
@@ -177,8 +178,18 @@ class Session:
         fault_ends = [self.faults.window_ms(e)[1] for e in self.faults.schedule.events]
         self.obs.quiet_ms = max([t0, *fault_ends, *(r.done_ms for r in self.obs.actions)])
         if self.bot is not None:
-            self.obs.last_loop_ms = BotApi(self.api).last_loop_ms()
+            self.obs.last_loop_ms = self._last_loop()
         self.obs.end_ms = self.clock()
+
+    def _last_loop(self) -> int | None:
+        """When the running bot's loop last ran; asked a few times (a busy bot answers late)."""
+        api = BotApi(self.api)
+        for _ in range(API_ATTEMPTS):
+            answer = api.last_loop_ms()
+            if answer is not None or self.bot is None:
+                return answer
+            self.sleep(TICK_S)
+        return None
 
     def sample(self) -> None:
         """Note ended bots, new trades, and what a restarted bot reports."""
@@ -196,16 +207,25 @@ class Session:
                     record.api_open, record.api_ms = answer, self.clock()
 
     def perform(self, event: ActionEvent) -> None:
-        """Do one action now and record it (a failure is recorded, never raised)."""
+        """Do one action now and record it (a failure is recorded, never raised).
+
+        The scenario's clock (faults included) is held while the action runs: stopping a
+        bot waits for it to end, starting one waits until its loop runs, and on a busy
+        machine either can take long. The time the scenario gives the bot is kept whole.
+        """
         planned = self.due_ms(event.at_s)
         action = event.action
+        began = self.clock()
         try:
             detail = self._do(event)
             ok = True
         except (TradingBotError, OSError) as exc:
             detail, ok = f"failed: {exc}", False
-        self.progress(f"{self.obs.t(self.clock())} {action.value}: {detail}")
-        self.obs.actions.append(ActionRecord(action, planned, self.clock(), detail, ok))
+        done = self.clock()
+        self.faults.pause(event.at_s, done - began)
+        self.obs.pauses.append((began, done - began))
+        self.progress(f"{self.obs.t(done)} {action.value}: {detail}")
+        self.obs.actions.append(ActionRecord(action, planned, done, detail, ok))
 
     def _do(self, event: ActionEvent) -> str:
         action = event.action
@@ -239,8 +259,7 @@ class Session:
         return f"{how}; runner exited {bot.life.returncode}; {len(open_before)} trade(s) open"
 
     def _restart(self, event: ActionEvent) -> str:
-        """Start a bot and hold the scenario's clock (faults included) until its loop runs,
-        so that a slow start does not eat the time the scenario gives the bot."""
+        """Start a bot and wait until its loop runs (``perform`` holds the clock meanwhile)."""
         began = self.clock()
         new = self.start_bot()
         for record in self.obs.restarts:
@@ -256,8 +275,6 @@ class Session:
                 break
             self.sleep(TICK_S)
         paused = self.clock() - began
-        self.faults.pause(event.at_s, paused)
-        self.obs.pauses.append((began, paused))
         state = "its loop runs" if new.alive and looped else "it did not come up"
         waited = f"{paused / 1000:.1f} s"
         return f"bot {new.life.index} started (pid {new.life.pid}); {state} after {waited}"

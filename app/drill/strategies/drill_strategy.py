@@ -34,7 +34,9 @@ class DrillStrategy(GuardedStrategy):
     minimal_roi: ClassVar[dict[str, float]] = {"0": 100.0}
     stoploss = -0.99
     use_exit_signal = True  # Freqtrade asks custom_exit only when exit signals are on
-    process_only_new_candles = False  # analyse on every loop: entries are tried every loop
+    # Freqtrade tries entries on every loop from the last analysed candle; analysing once per
+    # new candle is enough (and costs the bot far less CPU than once per loop).
+    process_only_new_candles = True
     startup_candle_count = 0
 
     def on_bot_loop_start(self, current_time: datetime, **kwargs: Any) -> None:

@@ -54,7 +54,7 @@ def test_config_when_built_then_freqtrade_loads_it_with_the_strategy(
     assert type(strategy).__name__ == STRATEGY
     assert conf["timeframe"] == "1m"
     assert conf["api_server"]["username"] == "drill"
-    assert strategy.process_only_new_candles is False
+    assert strategy.process_only_new_candles is True
 
 
 def test_config_when_built_then_points_every_ccxt_url_at_the_exchange(tmp_path: Path) -> None:

@@ -25,10 +25,10 @@ def strategy() -> Iterator[DrillStrategy]:
     PairLocks.use_db = True
 
 
-def test_strategy_when_loaded_then_guarded_and_analyses_every_loop(strategy: DrillStrategy) -> None:
-    """The drill strategy goes through the guard and re-analyses on every loop."""
+def test_strategy_when_loaded_then_guarded_with_exit_callbacks(strategy: DrillStrategy) -> None:
+    """The drill strategy goes through the guard; exit signals are on (Freqtrade asks
+    custom_exit only then)."""
     assert isinstance(strategy, GuardedStrategy)
-    assert strategy.process_only_new_candles is False
     assert strategy.use_exit_signal is True
 
 
