@@ -80,22 +80,25 @@ def _drill(args: argparse.Namespace) -> int:
     import os
     import uuid
 
-    from rich.console import Console
-
     from app.drill.builtins import load_builtin
-    from app.drill.orchestrator import plan_drill, run_drill
-    from app.drill.report import render
     from app.drill.scenario import load_scenario
     from app.errors import ConfigError
+
+    # The scenario first, with light imports: a bad file is refused in a fraction of a second.
+    scenario = load_scenario(args.scenario) if args.scenario else load_builtin(args.name)
+    report_to = None if args.json in (None, "-") else Path(args.json)
+    if report_to is not None and not report_to.parent.is_dir():
+        raise ConfigError(f"--json {args.json}: folder {report_to.parent} does not exist")
+
+    from rich.console import Console
+
+    from app.drill.orchestrator import plan_drill, run_drill
+    from app.drill.report import render
     from app.logs import CORRELATION_ID_ENV
     from app.registry import Registry
     from app.runner.process import raise_on_signals
     from app.settings import get_settings
 
-    scenario = load_scenario(args.scenario) if args.scenario else load_builtin(args.name)
-    report_to = None if args.json in (None, "-") else Path(args.json)
-    if report_to is not None and not report_to.parent.is_dir():
-        raise ConfigError(f"--json {args.json}: folder {report_to.parent} does not exist")
     environ = dict(os.environ)
     plan = plan_drill(
         scenario,
