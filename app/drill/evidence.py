@@ -32,6 +32,13 @@ class TradeRow:
     amount: float
     exit_reason: str | None
     profit_abs: float | None = None  # realised profit in stake currency (closed trades)
+    entry_ms: int | None = None  # when the entry order was placed, right after the guard's
+    # confirm; ``open_ms`` comes later, once the (dry-run) order has been priced and filled
+
+    @property
+    def decided_ms(self) -> int:
+        """When the entry was decided: the entry order's time, else the trade's open time."""
+        return self.entry_ms if self.entry_ms is not None else self.open_ms
 
     def open_at(self, moment_ms: int) -> bool:
         """True when the trade was open at ``moment_ms``."""
@@ -83,6 +90,9 @@ def read_trades(db_file: Path) -> TradeBook | None:
             orders = conn.execute(
                 "SELECT order_id FROM orders WHERE order_id IS NOT NULL ORDER BY id"
             ).fetchall()
+            placed = dict(
+                conn.execute("SELECT ft_trade_id, MIN(order_date) FROM orders GROUP BY ft_trade_id")
+            )
     except sqlite3.Error:
         return None
     trades = tuple(
@@ -95,6 +105,7 @@ def read_trades(db_file: Path) -> TradeBook | None:
             amount=float(r[5]),
             exit_reason=r[6],
             profit_abs=None if r[7] is None else float(r[7]),
+            entry_ms=_ms(placed.get(r[0])),
         )
         for r in rows
     )

@@ -25,7 +25,7 @@ from typing import Any
 
 from app.drill.expect import Expectation, parse_expectations
 from app.errors import ConfigError
-from app.offline_exchange.faults import FaultSchedule, number, read_json_object
+from app.offline_exchange.faults import FaultSchedule, check_keys, number, read_json_object
 
 MIN_DURATION_S = 10
 MAX_DURATION_S = 6 * 3600
@@ -89,11 +89,7 @@ class Scenario:
 
 
 def _action(raw: Mapping[str, Any], where: str, duration: float) -> ActionEvent:
-    unknown = sorted(set(raw) - {"at_s", "action"})
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown field(s) {', '.join(unknown)}; an action event has at_s and action"
-        )
+    check_keys(raw, frozenset({"at_s", "action"}), where, "an action event")
     try:
         action = Action(raw["action"])
     except ValueError:
@@ -152,12 +148,7 @@ def _settings(raw: Any) -> dict[str, str]:
 
 def parse_scenario(data: Mapping[str, Any], name: str) -> Scenario:
     """Validate a scenario's JSON object; :class:`ConfigError` names what is wrong."""
-    unknown = sorted(set(data) - KEYS)
-    if unknown:
-        raise ConfigError(
-            f"scenario {name}: unknown key(s) {', '.join(unknown)}; a scenario has "
-            f"{', '.join(sorted(KEYS))}"
-        )
+    check_keys(data, KEYS, f"scenario {name}", "a scenario")
     if "duration_s" not in data:
         raise ConfigError(f'scenario {name}: "duration_s" is missing (seconds the drill runs)')
     duration = number(data, "duration_s", f"scenario {name}", MIN_DURATION_S, MAX_DURATION_S)

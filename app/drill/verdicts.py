@@ -125,7 +125,7 @@ def no_entries_while_breaker_on(obs: Observations) -> tuple[bool, list[str]]:
     problems, notes = [], []
     for start, end in _breaker_windows(obs):
         window = f"breaker on {obs.t(start)}..{obs.t(end)}"
-        inside = [t for t in obs.entries() if start + LOOP_GRACE_MS <= t.open_ms < end]
+        inside = [t for t in obs.entries() if start + LOOP_GRACE_MS <= t.decided_ms < end]
         refused = [r for r in obs.refusals("CIRCUIT_BREAKER") if start <= r.ms <= end]
         halts = [
             line

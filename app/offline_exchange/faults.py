@@ -131,6 +131,15 @@ def _choices(kind: type[StrEnum]) -> str:
     return ", ".join(m.value for m in kind)
 
 
+def check_keys(raw: Mapping[str, Any], allowed: frozenset[str], where: str, what: str) -> None:
+    """Refuse keys outside ``allowed``: "<where>: unknown key(s) x; <what> has a, b"."""
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; {what} has {', '.join(sorted(allowed))}"
+        )
+
+
 def number(raw: Mapping[str, Any], key: str, where: str, low: float, high: float) -> float:
     """A finite JSON number in [low, high] (booleans refused); ConfigError names the field."""
     value = raw[key]
@@ -155,12 +164,7 @@ def _enum(kind: type[_E], raw: Mapping[str, Any], key: str, where: str) -> _E:
 
 def parse_fault_event(raw: Mapping[str, Any], where: str) -> FaultEvent:
     """One fault event from its JSON object; :class:`ConfigError` says what is wrong where."""
-    unknown = sorted(set(raw) - FIELDS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown field(s) {', '.join(unknown)}; a fault event has "
-            f"{', '.join(sorted(FIELDS))}"
-        )
+    check_keys(raw, FIELDS, where, "a fault event")
     fault = _enum(Fault, raw, "fault", where)
     endpoint = _enum(Endpoint, raw, "endpoint", where)
     for key in ("at_s", "for_s"):
@@ -300,13 +304,9 @@ def read_json_object(path: Path, what: str) -> dict[str, Any]:
 def load_fault_file(path: Path) -> FaultSchedule:
     """Read a faults file ``{"events": [...]}`` (``tradingbot offline-exchange --faults``)."""
     data = read_json_object(path, "faults file")
-    unknown = sorted(set(data) - {"events"})
-    if unknown:
-        raise ConfigError(
-            f"faults file {path}: unknown key(s) {', '.join(unknown)}; it holds only "
-            '"events" (actions and expectations belong in a drill scenario)'
-        )
+    where = f"faults file {path}"
+    check_keys(data, frozenset({"events"}), where, "a faults file (a drill scenario has more)")
     events = data.get("events")
     if not isinstance(events, list) or not events:
-        raise ConfigError(f'faults file {path}: "events" must be a non-empty list of faults')
+        raise ConfigError(f'{where}: "events" must be a non-empty list of faults')
     return FaultSchedule.parse(events, prefix=f"{path.name}: events")

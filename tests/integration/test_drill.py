@@ -23,9 +23,10 @@ import pytest
 from app.drill.builtins import builtin_names
 from tests.helpers import clean_env, make_project
 
-pytestmark = pytest.mark.freqtrade
+# Seven bots start at once; on a machine shared with other work that can take many minutes.
+pytestmark = [pytest.mark.freqtrade, pytest.mark.timeout(2400)]
 
-DRILL_TIMEOUT_S = 900
+DRILL_TIMEOUT_S = 2100
 # Stops the bot and starts it again, on one real pair; halted:DAILY_LOSS_CAP cannot hold
 # (no loss cap is set and nothing loses money on purpose).
 CUSTOM: dict[str, Any] = {

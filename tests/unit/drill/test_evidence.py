@@ -21,7 +21,10 @@ def make_db(path: Path) -> None:
             "close_date TEXT, is_open BOOLEAN, amount REAL, exit_reason TEXT, "
             "close_profit_abs REAL)"
         )
-        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, order_id TEXT)")
+        conn.execute(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, ft_trade_id INTEGER, order_id TEXT, "
+            "order_date TEXT)"
+        )
         conn.execute(
             "INSERT INTO trades VALUES (1, 'A/BTC', ?, '2026-11-30 11:22:52', 0, 2.5, "
             "'drill_exit', -0.01)",
@@ -31,7 +34,12 @@ def make_db(path: Path) -> None:
             "INSERT INTO trades VALUES (2, 'B/BTC', ?, NULL, 1, 7, NULL, NULL)", (T0_TEXT,)
         )
         conn.executemany(
-            "INSERT INTO orders VALUES (?, ?)", [(1, "dry_1"), (2, "dry_2"), (3, None)]
+            "INSERT INTO orders VALUES (?, ?, ?, ?)",
+            [
+                (1, 1, "dry_1", "2026-11-30 11:22:48.100"),
+                (2, 1, "dry_2", "2026-11-30 11:22:51.900"),
+                (3, 2, None, None),
+            ],
         )
 
 
@@ -48,6 +56,8 @@ def test_read_trades_when_database_then_rows_with_epoch_ms(tmp_path: Path) -> No
     assert (first.id, first.pair, first.open_ms) == (1, "A/BTC", T0_MS)
     assert first.close_ms == 1796037772000
     assert first.profit_abs == -0.01
+    assert first.decided_ms == T0_MS - 123  # the entry order, placed before the trade opened
+    assert second.decided_ms == second.open_ms  # no order time: the open time
     assert not first.is_open
     assert second.is_open and second.close_ms is None
     assert book.order_ids == ("dry_1", "dry_2")
@@ -78,7 +88,7 @@ def test_read_trades_when_freqtrade_schema_then_every_column_exists() -> None:
     order_columns = set(Order.__table__.columns.keys())
     wanted = {"id", "pair", "open_date", "close_date", "is_open", "amount", "exit_reason"}
     assert wanted | {"close_profit_abs"} <= trade_columns
-    assert {"id", "order_id"} <= order_columns
+    assert {"id", "order_id", "ft_trade_id", "order_date"} <= order_columns
 
 
 def test_parse_lines_when_mixed_output_then_only_guard_and_runner_events() -> None:
