@@ -62,7 +62,8 @@ class Observations:
     guard: list[GuardLine] = field(default_factory=list)
     restarts: list[RestartRecord] = field(default_factory=list)
     last_loop_ms: int | None = None  # the last bot's loop, asked just before the end
-    pauses: list[tuple[int, int]] = field(default_factory=list)  # (from, length ms) restarts
+    pauses: list[tuple[int, int]] = field(default_factory=list)  # (from, length ms) actions
+    resume_wait_ms: int = 0  # how long past the scenario's end the drill waited for entries
     startup_problem: str | None = None
 
     def t(self, ms: int | None) -> str:

@@ -104,6 +104,9 @@ def timeline(obs: Observations) -> list[dict[str, Any]]:
     ]
     rows += _bucketed(obs, [(t.open_ms, t.pair) for t in obs.entries()], "entries")
     rows += _exits(obs)
+    if obs.resume_wait_ms >= PAUSE_SHOWN_MS:
+        waited = f"waited {obs.resume_wait_ms / 1000:.1f} s past the scenario's end for an entry"
+        rows.append((obs.end_ms - obs.resume_wait_ms, "clock", waited))
     refusals = [(r.ms, str(r.fields.get("reason"))) for r in obs.refusals()]
     rows += _bucketed(obs, refusals, "refusals")
     errors = [(line.ms, str(line.fields.get("where"))) for line in obs.lines("guard_error")]

@@ -17,6 +17,7 @@ from pathlib import Path
 from app.drill.bot import BotProcess
 from app.drill.botconfig import ApiAccess, bot_command
 from app.drill.evidence import BotApi, read_trades
+from app.drill.expect import Check
 from app.drill.observations import ActionRecord, FaultRecord, Observations, RestartRecord
 from app.drill.scenario import Action, ActionEvent, Scenario
 from app.errors import TradingBotError
@@ -26,6 +27,7 @@ from app.risk.incidents import IncidentRecorder
 
 STARTUP_TIMEOUT_MS = 600_000  # a cold start of Freqtrade on a very busy machine
 TICK_S = 0.5
+RESUME_WAIT_MS = 120_000  # how long past the end a drill waits for entries to resume
 API_ATTEMPTS = 6  # x 5 s request timeout: up to 30 s for a busy bot to answer
 LOG_TAIL_LINES = 15
 
@@ -177,9 +179,24 @@ class Session:
             self.sleep(max(0.0, min(TICK_S, (min([end, *due]) - now) / 1000)))
         fault_ends = [self.faults.window_ms(e)[1] for e in self.faults.schedule.events]
         self.obs.quiet_ms = max([t0, *fault_ends, *(r.done_ms for r in self.obs.actions)])
+        if any(e.check is Check.ENTRIES_RESUME for e in self.scenario.expect):
+            self._await_resume()
         if self.bot is not None:
             self.obs.last_loop_ms = self._last_loop()
         self.obs.end_ms = self.clock()
+
+    def _await_resume(self) -> None:
+        """``entries_resume`` sets no deadline: when no trade has opened since the last event
+        by the scenario's end, keep watching (up to ``RESUME_WAIT_MS``, while a bot runs)."""
+        started = self.clock()
+        deadline = started + RESUME_WAIT_MS
+        while self.bot is not None and self.clock() < deadline:
+            book = read_trades(self.files.trades_db)
+            if book is not None and any(t.open_ms > self.obs.quiet_ms for t in book.trades):
+                break
+            self.sample()
+            self.sleep(TICK_S)
+        self.obs.resume_wait_ms = self.clock() - started
 
     def _last_loop(self) -> int | None:
         """When the running bot's loop last ran; asked a few times (a busy bot answers late)."""

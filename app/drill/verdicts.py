@@ -18,7 +18,7 @@ from app.drill.observations import Observations, RestartRecord
 from app.drill.scenario import Action
 
 LOOP_GRACE_MS = 2_000  # one loop (process_throttle_secs 1 s) plus the loop's own work
-LOOP_FRESH_MS = 30_000  # at the end the last bot's loop must have run this recently
+LOOP_FRESH_MS = 60_000  # at the end the last bot's loop must have run this recently
 CLEAN_EXIT_CODES = frozenset({0, 130, 143})  # how the runner ends after SIGTERM
 SHOWN = 5  # ids listed in evidence before "..."
 
@@ -156,11 +156,16 @@ def entries_resume(obs: Observations) -> tuple[bool, list[str]]:
     if after:
         first = after[0]
         wait = (first.open_ms - obs.quiet_ms) / 1000
+        late = (
+            f" (the drill waited {obs.resume_wait_ms / 1000:.1f} s past its end for it)"
+            if obs.resume_wait_ms >= 1000
+            else ""
+        )
         return True, [
             (
                 f"after the last event ({obs.t(obs.quiet_ms)}) trade #{first.id} {first.pair} "
-                f"opened at {obs.t(first.open_ms)} ({wait:.1f} s later); {len(after)} entries "
-                "from then on"
+                f"opened at {obs.t(first.open_ms)} ({wait:.1f} s later){late}; {len(after)} "
+                "entries from then on"
             )
         ]
     refused = Counter(str(r.fields.get("reason")) for r in obs.refusals() if r.ms > obs.quiet_ms)
@@ -169,7 +174,8 @@ def entries_resume(obs: Observations) -> tuple[bool, list[str]]:
     return False, [
         (
             f"no trade opened between the last event ({obs.t(obs.quiet_ms)}) and the end "
-            f"({obs.t(obs.end_ms)}); {last}; refusals after the last event: {_counts(refused)}"
+            f"({obs.t(obs.end_ms)}, {obs.resume_wait_ms / 1000:.0f} s past the scenario's end); "
+            f"{last}; refusals after the last event: {_counts(refused)}"
         )
     ]
 

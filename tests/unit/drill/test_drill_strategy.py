@@ -53,12 +53,13 @@ def test_loop_start_when_pair_auto_locked_then_released_but_protection_lock_kept
     strategy: DrillStrategy,
 ) -> None:
     """Freqtrade's one-candle "Auto lock" after an exit is lifted at the next loop; a lock
-    with another reason (a protection) stays."""
-    until = NOW + timedelta(minutes=5)
-    strategy.lock_pair("A/BTC", until, reason="Auto lock")
-    strategy.lock_pair("B/BTC", until, reason="StoplossGuard")
+    with another reason (a protection) stays. (Freqtrade's unlock reads the wall clock.)"""
+    now = datetime.now(UTC)
+    strategy.lock_pair("A/BTC", now + timedelta(minutes=5), reason="Auto lock")
+    strategy.lock_pair("B/BTC", now + timedelta(minutes=5), reason="StoplossGuard")
+    assert strategy.is_pair_locked("A/BTC", candle_date=now)
 
-    strategy.on_bot_loop_start(current_time=NOW)
+    strategy.on_bot_loop_start(current_time=now)
 
-    assert not strategy.is_pair_locked("A/BTC", candle_date=NOW)
-    assert strategy.is_pair_locked("B/BTC", candle_date=NOW)
+    assert not strategy.is_pair_locked("A/BTC", candle_date=now)
+    assert strategy.is_pair_locked("B/BTC", candle_date=now)

@@ -65,7 +65,7 @@ def test_bot_survives_when_ran_to_the_end_then_held_with_loop_age() -> None:
     ("change", "message"),
     [
         ({"bots": [BotLife(1, 100, T0, T0 + 20 * S, 1, None)]}, "exited by itself with code 1"),
-        ({"last_loop_ms": T0 + 20 * S}, "the bot's loop stalled: it last ran 40 s before"),
+        ({"last_loop_ms": T0 - 5 * S}, "the bot's loop stalled: it last ran 65 s before"),
         ({"last_loop_ms": None}, "did not say when its loop last ran"),
         (
             {"bots": [BotLife(1, 100, T0, T0 + 61 * S, 137, "drill end")]},
@@ -277,3 +277,12 @@ def test_judge_when_bot_never_traded_then_every_expectation_fails_with_the_reaso
     assert [(r.held, r.evidence) for r in results] == [
         (False, ("the bot exited with code 2 before it traded",))
     ]
+
+
+def test_entries_resume_when_drill_waited_past_its_end_then_evidence_says_so() -> None:
+    """When the drill had to wait past the scenario's end for the entry, the evidence says
+    how long."""
+    obs = observed([trade(9, "A/BTC", 70)], resume_wait_ms=12_000)
+    held, evidence = verdict(obs, "entries_resume")
+    assert held
+    assert "waited 12.0 s past its end" in evidence
