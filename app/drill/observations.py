@@ -34,6 +34,13 @@ class ActionRecord:
     done_ms: int
     detail: str
     ok: bool = True
+    began_ms: int | None = None  # when it started (a breaker change takes effect then)
+
+    @property
+    def effective_ms(self) -> int:
+        """When the action took effect: its start (the breaker file is written first, the
+        incident after), else its end."""
+        return self.began_ms if self.began_ms is not None else self.done_ms
 
 
 @dataclass

@@ -242,7 +242,7 @@ class Session:
         self.faults.pause(event.at_s, done - began)
         self.obs.pauses.append((began, done - began))
         self.progress(f"{self.obs.t(done)} {action.value}: {detail}")
-        self.obs.actions.append(ActionRecord(action, planned, done, detail, ok))
+        self.obs.actions.append(ActionRecord(action, planned, done, detail, ok, began))
 
     def _do(self, event: ActionEvent) -> str:
         action = event.action

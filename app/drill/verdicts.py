@@ -110,11 +110,11 @@ def no_duplicate_trades(obs: Observations) -> tuple[bool, list[str]]:
 
 def _breaker_windows(obs: Observations) -> list[tuple[int, int]]:
     windows, on = [], None
-    for record in sorted(obs.actions, key=lambda r: r.done_ms):
+    for record in sorted(obs.actions, key=lambda r: r.effective_ms):
         if record.action is Action.BREAKER_ON:
-            on = record.done_ms
+            on = record.effective_ms
         elif record.action is Action.BREAKER_OFF and on is not None:
-            windows.append((on, record.done_ms))
+            windows.append((on, record.effective_ms))
             on = None
     if on is not None:
         windows.append((on, obs.end_ms))

@@ -286,3 +286,16 @@ def test_entries_resume_when_drill_waited_past_its_end_then_evidence_says_so() -
     held, evidence = verdict(obs, "entries_resume")
     assert held
     assert "waited 12.0 s past its end" in evidence
+
+
+def test_breaker_when_entry_right_after_the_off_switch_then_not_inside_the_window() -> None:
+    """The breaker is off from the moment breaker_off starts writing it (its incident is
+    recorded after): an entry then, before the action finished, is not inside the window."""
+    actions = [
+        ActionRecord(Action.BREAKER_ON, T0 + 10 * S, T0 + 10 * S + 500, "on", True, T0 + 10 * S),
+        ActionRecord(Action.BREAKER_OFF, T0 + 30 * S, T0 + 31 * S, "off", True, T0 + 30 * S),
+    ]
+    obs = observed([trade(3, "A/BTC", 30.4, 34)], actions=actions, guard=[REFUSED])
+    held, evidence = verdict(obs, "no_entries_while_breaker_on")
+    assert held, evidence
+    assert "breaker on t+10.0s..t+30.0s" in evidence
