@@ -36,6 +36,7 @@ from app.drill.report import build_report
 from app.drill.scenario import Scenario
 from app.drill.session import DrillRecorder, Session, SessionFiles
 from app.drill.verdicts import Verdict, judge
+from app.errors import RegistryError
 from app.offline_exchange.replay import Mode
 from app.offline_exchange.server import OfflineExchange
 from app.registry import Registry
@@ -204,11 +205,11 @@ def _conclude(  # noqa: PLR0917  # one call site, the run's whole state
             obs.faults = session.fault_records(exchange.faults)
         if interrupted is None:
             verdicts = judge(plan.scenario.expect, obs)
-    bot_runs = [
-        r
-        for r in registry.list_runs(kind="dry_run", limit=500)
-        if r.correlation_id == correlation_id
-    ]
+    try:
+        runs = registry.list_runs(kind="dry_run", limit=500)
+    except RegistryError:  # the verdict does not depend on it; the report just lacks the rows
+        runs = []
+    bot_runs = [r for r in runs if r.correlation_id == correlation_id]
     failed = [v.expectation for v in verdicts if not v.held]
     if interrupted is not None:
         exit_code, status = 128 + interrupted.signum, "interrupted"
