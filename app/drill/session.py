@@ -28,6 +28,7 @@ from app.risk.incidents import IncidentRecorder
 STARTUP_TIMEOUT_MS = 600_000  # a cold start of Freqtrade on a very busy machine
 TICK_S = 0.5
 RESUME_WAIT_MS = 120_000  # how long past the end a drill waits for entries to resume
+OPEN_TRADE_WAIT_MS = 60_000  # how long a kill/stop waits for the bot to hold a trade
 API_ATTEMPTS = 6  # x 5 s request timeout: up to 30 s for a busy bot to answer
 LOG_TAIL_LINES = 15
 
@@ -263,6 +264,7 @@ class Session:
         bot = self.bot
         if bot is None:
             raise OSError("no bot is running (it ended earlier)")
+        waited = self._await_open_trade() if self._checks_restart else ""
         if action is Action.KILL_BOT:
             target = bot.freqtrade_pid()
             bot.kill(action.value)
@@ -273,7 +275,25 @@ class Session:
         book = read_trades(self.files.trades_db)
         open_before = book.open_trades() if book is not None else []
         self.obs.restarts.append(RestartRecord(self.clock(), open_before))
-        return f"{how}; runner exited {bot.life.returncode}; {len(open_before)} trade(s) open"
+        open_now = f"{len(open_before)} trade(s) open"
+        return f"{waited}{how}; runner exited {bot.life.returncode}; {open_now}"
+
+    @property
+    def _checks_restart(self) -> bool:
+        return any(e.check is Check.TRADES_SURVIVE_RESTART for e in self.scenario.expect)
+
+    def _await_open_trade(self) -> str:
+        """Before a kill or stop that ``trades_survive_restart`` will judge, wait until the
+        bot holds a trade (a restart with nothing open proves nothing); at most
+        ``OPEN_TRADE_WAIT_MS``. Returns what was waited, for the action's detail."""
+        began = self.clock()
+        while self.bot is not None and self.clock() < began + OPEN_TRADE_WAIT_MS:
+            book = read_trades(self.files.trades_db)
+            if book is not None and book.open_trades():
+                break
+            self.sleep(TICK_S / 5)
+        waited = (self.clock() - began) / 1000
+        return f"waited {waited:.1f} s for an open trade; " if waited >= 0.5 else ""
 
     def _restart(self, event: ActionEvent) -> str:
         """Start a bot and wait until its loop runs (``perform`` holds the clock meanwhile)."""
