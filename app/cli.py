@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.sweep.report_cli",
     "app.exporter.cli",
     "app.telegram.cli",
+    "app.drill.cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]
