@@ -305,3 +305,11 @@ def process_notifier(settings: TelegramSettings) -> Notifier:
         if _notifier is None:
             _notifier = Notifier(settings)
         return _notifier
+
+
+def flush_process_notifier(timeout: float) -> bool:
+    """Wait (at most ``timeout`` s) until this process's notifier, if it has one, wrote and
+    delivered what it was given; True when it is idle."""
+    with _lock:
+        notifier = _notifier
+    return True if notifier is None else notifier.flush(timeout)

@@ -36,6 +36,7 @@ from app.settings import RiskSettings
 from app.telegram.client import Sender, SendFailure, guard_library_logs, make_bot, redactor_for
 from app.telegram.commands import COMMANDS, CommandBook
 from app.telegram.delivery import Report, deliver_all
+from app.telegram.notifier import EXIT_WAIT_S, flush_process_notifier
 from app.telegram.router import build_application
 from app.telegram.settings import TelegramSettings, env_name
 
@@ -190,6 +191,11 @@ class Service:
                 handled += 1
             if offset is not None:  # acknowledge: Telegram forgets what came before
                 await self.bot.get_updates(offset=offset, timeout=0, limit=1)
+            # The commands' own events (/halt enabled the breaker, a stranger was refused)
+            # went to this process's notifier, whose thread may be delivering them now and
+            # hold the chat: let it finish first, so that this round neither finds the chat
+            # busy nor reports as waiting what is on its way.
+            await asyncio.to_thread(flush_process_notifier, EXIT_WAIT_S)
             return await self.deliver(), handled
         finally:
             if app is not None:
