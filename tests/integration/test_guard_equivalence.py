@@ -26,6 +26,7 @@ from freqtrade.data import history
 from freqtrade.data.converter import trim_dataframes
 from freqtrade.enums import RunMode
 from freqtrade.optimize.backtesting import Backtesting
+from freqtrade.persistence import LocalTrade
 from freqtrade.resolvers import StrategyResolver
 
 from app.logs import configure_logging, reset_logging
@@ -63,6 +64,28 @@ def _utc_times(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+def _backtests(backtesting: Backtesting) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """(runtime, trades) of the shipped run, then of the reference run."""
+    data, timerange = backtesting.load_bt_data()
+    runs = []
+    for reference in (False, True):
+        strategy = StrategyResolver.load_strategy(backtesting.config)
+        backtesting._set_strategy(strategy)  # as Backtesting.start(): bot_start runs
+        runtime = strategy.guard_runtime
+        if reference:
+            runtime.skip_quiet = False
+            for name in CALLBACKS:  # instance attributes shadow the methods
+                setattr(strategy, name, _utc_times(getattr(strategy, name)))
+        processed = strategy.advise_all_indicators(data)
+        trimmed = trim_dataframes(processed, timerange, backtesting.required_startup)
+        start, end = history.get_timerange(trimmed)
+        result = backtesting.backtest(processed=processed, start_date=start, end_date=end)
+        runtime.final_summary()  # the guard_summary line of this run
+        trades = result["results"].drop(columns=["orders"], errors="ignore")
+        runs.append((runtime, trades.to_dict("records")))
+    return runs
+
+
 @pytest.fixture(scope="module")
 def outcomes(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """(shipped, reference): trades, guard counts, decision log lines and runtime."""
@@ -88,24 +111,12 @@ def outcomes(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 "export": "none",
             }
             config = Configuration(args, RunMode.BACKTEST).get_config()
-            backtesting = Backtesting(config)
-            data, timerange = backtesting.load_bt_data()
-            runs = []
-            for reference in (False, True):
-                strategy = StrategyResolver.load_strategy(config)
-                backtesting._set_strategy(strategy)  # as Backtesting.start(): bot_start runs
-                runtime = strategy.guard_runtime
-                if reference:
-                    runtime.skip_quiet = False
-                    for name in CALLBACKS:  # instance attributes shadow the methods
-                        setattr(strategy, name, _utc_times(getattr(strategy, name)))
-                processed = strategy.advise_all_indicators(data)
-                trimmed = trim_dataframes(processed, timerange, backtesting.required_startup)
-                start, end = history.get_timerange(trimmed)
-                result = backtesting.backtest(processed=processed, start_date=start, end_date=end)
-                runtime.final_summary()  # the guard_summary line of this run
-                trades = result["results"].drop(columns=["orders"], errors="ignore")
-                runs.append((runtime, trades.to_dict("records")))
+            backtesting = Backtesting(config)  # switches Freqtrade's trade database off
+            try:
+                runs = _backtests(backtesting)
+            finally:
+                backtesting.cleanup()  # ... and on again, for the tests that follow
+                LocalTrade.reset_trades()
         lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
         yield [
             {
