@@ -19,6 +19,7 @@ import logging
 import os
 import uuid
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from time import perf_counter
@@ -111,6 +112,7 @@ class GuardRuntime:
         self.needs_equity = any(
             isinstance(r, DailyLossCapRule | DailyDrawdownRule) for r in guard.rules
         )
+        self.live = guard.live
         self.needs_liquidation = any(isinstance(r, NearLiquidationRule) for r in guard.rules)
         self._equity_rules = tuple(
             r for r in guard.rules if r.account_level and r.equity_floor(1.0, 1.0) is not None
@@ -118,11 +120,15 @@ class GuardRuntime:
         self._day_peak = _DayPeak()
         self._clock = DayClock()
         self._pending: dict[str, _Pending] = {}
-        self._loop_key: tuple[Any, ...] | None = None
+        self._loop_key: tuple[int, int, datetime] | None = None
         self._loop_until: datetime | None = None
         self._equity_key: tuple[Any, ...] | None = None
         self._unrealised_value: float | None = 0.0
         self._idle = trades.idle if isinstance(trades, BacktestTradeFeed) else None
+        # Backtests skip the account rules on candles where nothing they read changed
+        # (see on_loop); False evaluates every candle, the reference the skips must equal
+        # (tests/integration/test_guard_equivalence.py). Live never skips.
+        self.skip_quiet = not self.live
         self._floor = float("inf")
         self._floor_peak: float | None = None
         self._cache_key: tuple[Any, ...] | None = None
@@ -206,16 +212,28 @@ class GuardRuntime:
         self._cache_key, self._cache = key, account
         return account
 
-    def _valuation(self, now: datetime) -> tuple[float, float | None]:
-        """(wallet, unrealised PnL) at ``now``; valued once per candle and trade set."""
-        key = (now, self.trades.version())
+    def _valuation(
+        self,
+        now: datetime,
+        version: tuple[int, int, int] | None = None,
+        open_trades: Sequence[Any] | None = None,
+    ) -> tuple[float, float | None]:
+        """(wallet, unrealised PnL) at ``now``; valued once per candle and trade set.
+
+        ``version`` and ``open_trades``, when the caller already read them, save reading
+        the trade feed again (the backtest's per-candle path).
+        """
+        if version is None:
+            version = self.trades.version()
+        key = (now, version)
         if key != self._equity_key:
-            open_trades = self.trades.open_trades()
+            if open_trades is None:
+                open_trades = self.trades.open_trades()
             unrealised: float | None = 0.0
             if self.needs_equity and open_trades:
                 unrealised = self._unrealised(open_trades, now)
             self._equity_key, self._unrealised_value = key, unrealised
-        return self._wallet_value(), self._unrealised_value
+        return self._wallet_value(version), self._unrealised_value
 
     def _build(self, now: datetime, *, with_positions: bool) -> AccountSnapshot:
         open_trades = self.trades.open_trades()
@@ -249,9 +267,9 @@ class GuardRuntime:
             return None
         return sum(map(unrealised_pnl, open_trades, closes))
 
-    def _wallet_value(self) -> float:
-        key = self.trades.version()
-        if self.guard.live or key != self._wallet_key:
+    def _wallet_value(self, version: tuple[int, int, int] | None = None) -> float:
+        key = self.trades.version() if version is None else version
+        if self.live or key != self._wallet_key:
             self._wallet = float(self.strategy.wallets.get_total_stake_amount())
             self._wallet_key = key
         return self._wallet
@@ -290,16 +308,18 @@ class GuardRuntime:
         started = perf_counter() if publisher is not None else 0.0
         account = None
         try:
+            skip = self.skip_quiet
             idle = self._idle
             if (
-                idle is not None
+                skip
+                and idle is not None
                 and idle(now)
                 and (self._loop_until is None or now < self._loop_until)
             ):
                 return  # backtest candle without any trade: nothing can have changed
             if self.trades.refresh(now):
                 self._new_run()
-            if not self.guard.live and self._quiet(now):
+            if skip and self._quiet(now):
                 return
             account = self._build(now, with_positions=False)
             decision = self.guard.evaluate_account(account, now)
@@ -318,16 +338,20 @@ class GuardRuntime:
         floor. Live and dry-run never skip: the breaker file can change any time.
         """
         day = self._clock.day(now)
+        trades = self.trades
+        version = trades.version()
         # Opening a trade changes no account input but equity (checked below against the
         # floors); closing one changes realised PnL and the streak: re-evaluate.
-        key = (self.trades.version()[:2], day)
+        key = (version[0], version[1], day)
         changed = key != self._loop_key
         if changed:
             self._loop_key, self._floor_peak = key, None
-        pending = self._loop_until is not None and now >= self._loop_until
-        if not (self._equity_rules and self.trades.open_trades()):
+        until = self._loop_until
+        pending = until is not None and now >= until
+        open_trades = trades.open_trades() if self._equity_rules else None
+        if not open_trades:
             return not changed and not pending
-        wallet, unrealised = self._valuation(now)
+        wallet, unrealised = self._valuation(now, version, open_trades)
         if unrealised is None:
             return False
         equity = wallet + unrealised
@@ -335,7 +359,7 @@ class GuardRuntime:
         if changed or pending:
             return False
         if peak != self._floor_peak:  # floors move with the peak only (wallet is fixed here)
-            start = wallet - self.trades.realised_today
+            start = wallet - trades.realised_today
             floors = [rule.equity_floor(start, peak) for rule in self._equity_rules]
             self._floor = max(f for f in floors if f is not None)
             self._floor_peak = peak

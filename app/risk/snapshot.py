@@ -13,16 +13,31 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from app.circuit_breaker import BreakerState
 
 ONE_DAY = timedelta(days=1)
+# Fixed zero-offset zones: a midnight may keep such a tzinfo instead of datetime.UTC.
+_UTC_KEYS = frozenset({"UTC", "Etc/UTC"})
+
+
+def _is_utc(zone: tzinfo | None) -> bool:
+    return zone is UTC or (isinstance(zone, ZoneInfo) and zone.key in _UTC_KEYS)
 
 
 def utc_midnight(moment: datetime) -> datetime:
-    """00:00 UTC of the day ``moment`` falls on."""
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    """00:00 UTC of the day ``moment`` falls on.
+
+    In ``moment``'s own tzinfo when that is a UTC zone (Freqtrade's backtest candle times
+    carry ``ZoneInfo('UTC')``): the same instant, but comparing two datetimes whose
+    tzinfo is the same object costs about a ninth of comparing ``ZoneInfo('UTC')`` with
+    ``datetime.UTC`` (the guard compares ``now`` with the day's bounds on every candle).
+    """
+    if not _is_utc(moment.tzinfo):
+        moment = moment.astimezone(UTC)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 class DayClock:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.risk.snapshot import (
     AccountSnapshot,
@@ -163,3 +166,60 @@ def test_snapshot_when_constructed_directly_then_no_open_stake() -> None:
     )
 
     assert (acct.open_positions, acct.open_stake_total, acct.stake_by_pair) == ((), 0.0, {})
+
+
+# Freqtrade's backtest times carry ZoneInfo("UTC"); the others must still work.
+_ZONES = [
+    UTC,
+    ZoneInfo("UTC"),
+    ZoneInfo("Etc/UTC"),
+    timezone(timedelta(hours=5, minutes=30)),
+    timezone(timedelta(0)),
+    ZoneInfo("Europe/London"),
+    ZoneInfo("America/New_York"),
+    ZoneInfo("Pacific/Kiritimati"),
+]
+_moments = st.datetimes(
+    min_value=datetime(2000, 1, 1),  # noqa: DTZ001  # hypothesis takes naive bounds
+    max_value=datetime(2040, 1, 1),  # noqa: DTZ001
+    timezones=st.sampled_from(_ZONES),
+)
+
+
+def _old_midnight(moment: datetime) -> datetime:
+    """utc_midnight as it was before it kept the caller's UTC tzinfo."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@given(moment=_moments)
+def test_utc_midnight_when_any_zone_then_same_instant_as_datetime_utc_midnight(
+    moment: datetime,
+) -> None:
+    """Same instant and zero offset whatever the zone; a UTC zone's tzinfo is kept."""
+    midnight = utc_midnight(moment)
+
+    assert midnight == _old_midnight(moment)
+    assert midnight.utcoffset() == timedelta(0)
+    assert (midnight.hour, midnight.minute, midnight.second, midnight.microsecond) == (0, 0, 0, 0)
+    if moment.tzinfo in (UTC, ZoneInfo("UTC"), ZoneInfo("Etc/UTC")):
+        assert midnight.tzinfo is moment.tzinfo  # the fast same-tzinfo comparisons
+    else:
+        assert midnight.tzinfo is UTC
+
+
+@given(moments=st.lists(_moments, min_size=1, max_size=30))
+def test_day_clock_when_times_in_any_zone_then_decides_as_datetime_utc_bounds(
+    moments: list[datetime],
+) -> None:
+    """The clock's day and bounds decide every comparison as datetime.UTC bounds would."""
+    clock = DayClock()
+    for moment in moments:
+        day = clock.day(moment)
+        old = _old_midnight(moment)
+        assert day == old
+        assert clock.start is not None
+        assert clock.end is not None
+        assert (clock.start <= moment < clock.end) is (old <= moment < old + timedelta(days=1))
+        for other in moments:
+            assert (day <= other) is (old <= other)
+            assert (other < clock.end) is (other < old + timedelta(days=1))
