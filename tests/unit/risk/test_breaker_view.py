@@ -78,3 +78,55 @@ def test_state_when_file_corrupt_then_one_error_line_per_problem(
     assert len(lines) == 1
     assert lines[0]["level"] == "ERROR"
     assert "not valid JSON" in lines[0]["problem"]
+
+
+def test_trip_when_lock_unusable_and_file_readable_then_refuses_until_file_changes(
+    tmp_path: Path,
+) -> None:
+    """A readable inactive file whose trip cannot be written: the trip still holds (in
+    memory) while the file is unchanged, and ends when a person rewrites the file."""
+    file = tmp_path / "cb.json"
+    disable_breaker(file, reason="start", now=NOW)
+    (tmp_path / "cb.json.lock").unlink()
+    (tmp_path / "cb.json.lock").mkdir()  # the writers' lock cannot be opened
+    view = FileBreakerView(file)
+    assert not view.state(NOW).active
+
+    with pytest.raises(CircuitBreakerError):
+        view.trip("DAILY_DRAWDOWN: x", NOW)
+
+    assert read_breaker(file, NOW).status is BreakerStatus.INACTIVE  # the file is unchanged
+    assert [view.state(NOW).active for _ in range(3)] == [True, True, True]
+    file.write_text('{"active": false, "reason": "checked by a person"}')
+    assert not view.state(NOW).active
+
+
+def test_state_when_file_repaired_then_no_more_error_lines_until_it_breaks_again(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """Repairing the file ends the reports; rewriting it with the same problem is not a
+    new problem; breaking it after a repair is reported again."""
+    file = tmp_path / "cb.json"
+    file.write_text("{oops")
+    view = FileBreakerView(file)
+    assert view.state(NOW).active
+    file.write_text("{oopsy")  # another size, the same problem
+    assert view.state(NOW).active
+    file.write_text('{"active": false}')
+    assert not view.state(NOW).active
+    assert not view.state(NOW).active
+    lines_while_repaired = len(risk_log())
+    file.write_text("{oops!")
+    assert view.state(NOW).active
+
+    problems = [r["problem"] for r in risk_log() if r["message"] == "circuit_breaker_unreadable"]
+    assert lines_while_repaired == 1
+    assert len(problems) == 2
+    assert problems[0] == problems[1]
+
+
+def test_views_when_asked_then_only_the_backtest_breaker_is_simulated() -> None:
+    """``simulated`` labels trips (BREAKER_TRIPS{simulated}): a backtest's never read as real."""
+    assert MemoryBreakerView.simulated is True
+    assert MemoryBreakerView().simulated is True
+    assert FileBreakerView.simulated is False
