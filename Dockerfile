@@ -12,7 +12,12 @@ RUN pip install --user --no-cache-dir --no-deps /opt/tradingbot \
         prometheus-client==0.26.0 \
         "psycopg[binary]==3.3.9" \
         pydantic-settings==2.16.3 \
-        python-dotenv==1.2.4
+        python-dotenv==1.2.4 \
+        dask==2026.8.0 \
+        distributed==2026.8.0
+
+# The sweep profile's Dask workers cache job inputs here (a named volume, owned by ftuser).
+RUN mkdir -p /home/ftuser/sweep-cache
 
 # The guarded runner wraps every Freqtrade command: `docker compose run --rm freqtrade
 # backtesting ...` runs `tradingbot freqtrade backtesting ...`.

@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.sweep.cli",
     "app.sweep.report_cli",
     "app.exporter.cli",
+    "app.telegram.cli",
+    "app.drill.cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]

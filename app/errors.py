@@ -58,3 +58,11 @@ class CircuitBreakerError(TradingBotError):
     """
 
     exit_code = 7
+
+
+class TelegramError(TradingBotError):
+    """The Telegram service cannot run: the Bot API rejected the token, or another
+    ``tradingbot telegram`` already polls with it. Messages wait in the outbox meanwhile;
+    fix the token / stop the other poller and start it again."""
+
+    exit_code = 9

@@ -83,6 +83,19 @@ class Event(StrEnum):
     EXPORTER_STARTED = "exporter_started"
     EXPORTER_SOURCE_DOWN = "exporter_source_down"
     EXPORTER_SOURCE_UP = "exporter_source_up"
+    # operations events that had no line before the Telegram messages
+    CIRCUIT_BREAKER_EXPIRED = "circuit_breaker_expired"
+    BACKUP_SUCCEEDED = "backup_succeeded"
+    BACKUP_FAILED = "backup_failed"
+    RESTORE_SUCCEEDED = "restore_succeeded"
+    RESTORE_REFUSED = "restore_refused"
+    # Telegram (app/telegram)
+    TELEGRAM_SENT = "telegram_sent"
+    TELEGRAM_SEND_FAILED = "telegram_send_failed"
+    TELEGRAM_UNDELIVERED = "telegram_undelivered"
+    TELEGRAM_COMMAND = "telegram_command"
+    TELEGRAM_COMMAND_REFUSED = "telegram_command_refused"
+    TELEGRAM_SERVICE = "telegram_service"
 
 
 class JsonFormatter(logging.Formatter):
@@ -100,17 +113,21 @@ class JsonFormatter(logging.Formatter):
             or os.environ.get(CORRELATION_ID_ENV),
             "run_id": getattr(record, "run_id", None) or os.environ.get(RUN_ID_ENV),
         }
-        fields = getattr(record, _FIELDS_ATTR, None)
-        if fields:
-            for key, value in fields.items():
-                payload.setdefault(key, value)
-        for key, value in record.__dict__.items():
-            # Plain ``logger.info(msg, extra={...})`` calls keep their fields too.
-            if key not in _STANDARD_ATTRS:
-                payload.setdefault(key, value)
+        for key, value in event_fields(record).items():
+            payload.setdefault(key, value)
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=_json_default, ensure_ascii=False)
+
+
+def event_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The event's own fields of a record: ``log_event``'s, then any other ``extra=`` key."""
+    fields = dict(getattr(record, _FIELDS_ATTR, None) or {})
+    for key, value in record.__dict__.items():
+        # Plain ``logger.info(msg, extra={...})`` calls keep their fields too.
+        if key not in _STANDARD_ATTRS:
+            fields.setdefault(key, value)
+    return fields
 
 
 def _json_default(value: object) -> object:
@@ -194,6 +211,7 @@ def configure_logging(
                 )
         for handler in handlers:
             handler.setFormatter(formatter)
+        handlers += _notification_handlers()
         old = root.handlers
         # Rebind instead of mutating: a record being handled right now iterates the old list.
         root.handlers = handlers or [logging.NullHandler()]
@@ -203,6 +221,14 @@ def configure_logging(
         root.propagate = False
         _configured = True
         return root
+
+
+def _notification_handlers() -> list[logging.Handler]:
+    """Telegram messages for operations events when TELEGRAM_BOT_TOKEN is set (app/telegram)."""
+    from app.telegram.hook import notification_handler
+
+    handler = notification_handler()
+    return [] if handler is None else [handler]
 
 
 def get_logger(name: str) -> logging.Logger:

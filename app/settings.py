@@ -31,6 +31,7 @@ from app.config_input import (
     read_dotenv,
 )
 from app.errors import ConfigError
+from app.telegram.settings import load_telegram_settings
 from app.text import cut, printable, shown
 
 ENV_PREFIX = "RISK_"
@@ -313,7 +314,8 @@ def load_settings(
 ) -> RiskSettings:
     """Read, validate and return the settings.
 
-    Raises :class:`ConfigError` (exit code 2) naming every bad or unknown variable.
+    Raises :class:`ConfigError` (exit code 2) naming every bad or unknown variable (the
+    ``RISK_*`` ones, then the ``TELEGRAM_*`` ones of ``app/telegram/settings.py``).
     """
     raw = _collect(os.environ if environ is None else environ, dotenv_path)
     unknown = sorted(set(raw) - KNOWN_VARIABLES)
@@ -325,10 +327,13 @@ def load_settings(
         )
     values: dict[str, Any] = {key[len(ENV_PREFIX) :].lower(): v for key, v in raw.items()}
     try:
-        return RiskSettings(**values)
+        settings = RiskSettings(**values)
     except ValidationError as exc:
         messages = [_explain(err, raw) for err in exc.errors()]
         raise ConfigError("; ".join(messages)) from None
+    # Every program reads these settings at start: the TELEGRAM_* ones are checked here too.
+    load_telegram_settings(environ, dotenv_path)
+    return settings
 
 
 @functools.cache

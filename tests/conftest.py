@@ -40,3 +40,10 @@ def _freqtrade_persistence() -> Iterator[None]:
     saved = freqtrade_state.save()
     yield
     freqtrade_state.restore(saved)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_real_telegram() -> None:
+    """A developer's real TELEGRAM_* settings must not make the tests message their chat."""
+    for name in [n for n in os.environ if n.upper().startswith("TELEGRAM_")]:
+        del os.environ[name]

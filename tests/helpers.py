@@ -24,11 +24,11 @@ API_ENV = {
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for CLI subprocesses: no RISK_/FREQTRADE__ leaking in from the shell."""
+    """The environment for CLI subprocesses: no RISK_/FREQTRADE__/TELEGRAM_ from the shell."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("RISK_", "FREQTRADE__", "TRADINGBOT_"))
+        if not k.startswith(("RISK_", "FREQTRADE__", "TRADINGBOT_", "TELEGRAM_"))
     }
     env.update(extra or {})
     return env

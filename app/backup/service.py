@@ -13,6 +13,7 @@ restoring it) never turns a good backup into a failure; the caller gets a warnin
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,16 @@ from app.backup.create import BackupResult, create_backup
 from app.backup.layout import BackupPaths
 from app.backup.restore import RestoreResult, restore_backup
 from app.errors import BackupError, RegistryError
+from app.logs import Event, get_logger, log_event
 from app.registry.store import Registry
+
+_log = get_logger("backup")
+_OUTCOME_EVENTS = {
+    ("backup", "succeeded"): Event.BACKUP_SUCCEEDED,
+    ("backup", "failed"): Event.BACKUP_FAILED,
+    ("restore", "succeeded"): Event.RESTORE_SUCCEEDED,
+    ("restore", "blocked"): Event.RESTORE_REFUSED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +50,38 @@ def new_correlation_id() -> str:
 
 
 def record(
+    paths: BackupPaths,
+    *,
+    operation: str,
+    status: str,
+    details: Mapping[str, Any],
+    correlation_id: str,
+    command: Sequence[str] | None = None,
+    result_path: str | None = None,
+    problem: str | None = None,
+) -> Recorded:
+    """Record one operation (see :func:`_record`), then log its outcome (Telegram sends it)."""
+    recorded = _record(
+        paths,
+        operation=operation,
+        status=status,
+        details=details,
+        correlation_id=correlation_id,
+        command=command,
+        result_path=result_path,
+        problem=problem,
+    )
+    event = _OUTCOME_EVENTS.get((operation, status))
+    if event is not None:
+        level = {"succeeded": logging.INFO, "blocked": logging.WARNING}.get(status, logging.ERROR)
+        log_event(
+            _log, level, event, correlation_id=correlation_id, run_id=recorded.run_id,
+            problem=problem, warnings=recorded.warnings, **details,
+        )  # fmt: skip
+    return recorded
+
+
+def _record(
     paths: BackupPaths,
     *,
     operation: str,

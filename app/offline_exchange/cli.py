@@ -37,6 +37,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--futures", action="store_true", help="print the overlay for USD-M futures configs"
     )
+    parser.add_argument(
+        "--faults",
+        type=Path,
+        metavar="FILE",
+        help='inject the faults of FILE ({"events": [...]}, times from the start; see '
+        "docs/OFFLINE.md)",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -48,6 +55,12 @@ def _run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port} is not a TCP port; use 0-65535 (0 = a free one)")
+    schedule = None
+    if args.faults is not None:
+        from app.offline_exchange.faults import load_fault_file, require_replay
+
+        schedule = load_fault_file(args.faults)
+        require_replay(schedule, Mode(args.mode))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -57,6 +70,7 @@ def _run(args: argparse.Namespace) -> int:
         port=args.port,
         mode=Mode(args.mode),
         allow_remote=args.allow_remote,
+        faults=schedule,
     )
     with exchange:
         markets = exchange.state.store
@@ -65,6 +79,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(f"markets: {len(markets.spot)} spot, {len(markets.futures)} futures", flush=True)
         print("config overlay:", json.dumps(ccxt_overlay(exchange.url, futures=args.futures)))
+        for event in schedule.events if schedule else ():
+            print(f"fault: {event.describe()} at {event.at_s:g}-{event.end_s:g} s", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         stop.wait()
     print("Offline exchange stopped.", flush=True)

@@ -21,6 +21,8 @@ from app.errors import OfflineExchangeError
 from app.hosts import check_host
 from app.offline_exchange.api import create_app
 from app.offline_exchange.errors import BinanceRequestHandler
+from app.offline_exchange.fault_injector import FaultInjector
+from app.offline_exchange.faults import FaultSchedule
 from app.offline_exchange.replay import Mode
 from app.offline_exchange.state import ExchangeState, wall_clock_ms
 from app.offline_exchange.store import CandleStore
@@ -49,6 +51,8 @@ class OfflineExchange:
     """A loopback Binance look-alike serving the candles of ``datadir``.
 
     Use as a context manager: ``with OfflineExchange(path) as ex: ... ex.url ...``.
+    With ``faults``, the schedule starts when the server does (``arm_faults``), or when
+    the caller calls ``ex.faults.arm(origin_ms)``.
     """
 
     def __init__(
@@ -60,11 +64,18 @@ class OfflineExchange:
         mode: Mode = Mode.HISTORIC,
         allow_remote: bool = False,
         clock: Callable[[], int] = wall_clock_ms,
+        faults: FaultSchedule | None = None,
+        arm_faults: bool = True,
     ) -> None:
         check_host(host, allow_remote)
         store = CandleStore(datadir)
         store.validate()
-        self.state = ExchangeState(store, mode, clock)
+        self.faults = FaultInjector(faults, clock) if faults is not None else None
+        self._arm_faults = arm_faults
+        if self.faults is None:
+            self.state = ExchangeState(store, mode, clock)
+        else:
+            self.state = ExchangeState(store, mode, self.faults.served_clock, self.faults.timeline)
         self.host = host
         self._requested_port = port
         self._sock: socket.socket | None = None
@@ -95,6 +106,8 @@ class OfflineExchange:
         if not self._ready.wait(_START_TIMEOUT_SEC) or self._error is not None:
             self.stop()
             raise OfflineExchangeError(f"the offline exchange failed to start: {self._error}")
+        if self.faults is not None and self._arm_faults:
+            self.faults.arm(self.faults.clock())
         return self
 
     def _run(self) -> None:
@@ -116,7 +129,10 @@ class OfflineExchange:
 
     async def _serve(self) -> None:
         assert self._sock is not None
-        self._runner = web.AppRunner(create_app(self.state), access_log=None)
+        app = create_app(self.state)
+        if self.faults is not None:
+            self.faults.install(app)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         # Instead of web.SockSite: the same listening server, but each connection is a
         # BinanceRequestHandler, so aiohttp's own HTTP errors (URL or header too long,

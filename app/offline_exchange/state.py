@@ -11,12 +11,16 @@ import numpy as np
 
 from app.offline_exchange.markets import MarketSpec, derive_spec
 from app.offline_exchange.replay import Mode, Served, Timeline
-from app.offline_exchange.store import CandleStore, CandleType, Market
+from app.offline_exchange.store import Candles, CandleStore, CandleType, Market
 
 DAY_MS = 86_400_000
 # Synthetic quotes: the spread is 2 bps (at least one tick); book levels are 1 bp apart.
 SPREAD_RATIO = 0.0002
 LEVEL_GAP_RATIO = 0.0001
+
+
+# Builds the timeline of one price series; a fault injector passes its own.
+TimelineFactory = Callable[[Candles, Mode, int, Callable[[], int], int], Timeline]
 
 
 def wall_clock_ms() -> int:
@@ -45,8 +49,10 @@ class ExchangeState:
         store: CandleStore,
         mode: Mode = Mode.HISTORIC,
         clock: Callable[[], int] = wall_clock_ms,
+        price_timeline: TimelineFactory = Timeline,
     ) -> None:
         self.store = store
+        self._price_timeline = price_timeline
         self.mode = mode
         self.clock = clock
         self.anchor_ms = clock()
@@ -76,7 +82,8 @@ class ExchangeState:
         if line is None:
             candles = self.store.candles(market, interval, kind)
             decimals = self.spec(market).price_decimals
-            line = Timeline(candles, self.mode, self.anchor_ms, self.clock, decimals)
+            factory = Timeline if kind is CandleType.FUNDING_RATE else self._price_timeline
+            line = factory(candles, self.mode, self.anchor_ms, self.clock, decimals)
             self._timelines[key] = line
         return line
 

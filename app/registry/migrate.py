@@ -37,7 +37,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 # The newest migration. Opening a current database compares against this constant with
 # one SELECT, so the fast path never imports Alembic (about 0.2 s); a test checks that it
 # equals Alembic's own head.
-HEAD_REVISION = "0002_run_lifecycle"
+HEAD_REVISION = "0003_outbox"
 # Any constant works; it only has to be the same in every process of this program.
 PG_ADVISORY_KEY = 0x7472_6164_6562_6F74  # "tradebot"
 # Tables every revision of the registry has: tell "our newer schema" from "not ours".

@@ -186,3 +186,59 @@ class ParamSet(Base):
     # The parameter file's text before the first promotion (e.g. Freqtrade's own hyperopt
     # export), so that rolling back past the first set restores it instead of deleting it.
     replaced_file: Mapped[str | None] = mapped_column(Text)
+
+
+# -- OUTBOX (0003_outbox; code in app/registry/outbox.py) -----------------------------------
+
+OUTBOX_STATUSES: tuple[str, ...] = ("pending", "held", "sent", "dead")
+
+
+class OutboxMessage(Base):
+    """One Telegram message waiting to be sent (or sent, or given up).
+
+    ``pending``: send as soon as possible, in ``id`` order per chat. ``held``: a summary of
+    rate-limited events, sent at ``not_before_utc``. ``sent``: delivered (Telegram's
+    ``telegram_message_id``). ``dead``: Telegram refused it for good (``last_error``).
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        CheckConstraint(_in_list("status", OUTBOX_STATUSES), name="ck_outbox_messages_status"),
+        CheckConstraint(_in_list("severity", SEVERITIES), name="ck_outbox_messages_severity"),
+        # The next deliverable row of a chat: WHERE chat_id = ? AND status IN (...) ORDER BY id.
+        Index("ix_outbox_messages_chat_status", "chat_id", "status", "id"),
+        # The rate limit: this chat's rows of one key in the last window.
+        Index("ix_outbox_messages_rate", "chat_id", "rate_key", "created_utc"),
+        # Events announced once whoever sees them (e.g. one breaker expiry seen by many bots).
+        Index("uq_outbox_messages_unique_key", "chat_id", "unique_key", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chat_id: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    rate_key: Mapped[str] = mapped_column(String(255))
+    unique_key: Mapped[str | None] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    suppressed: Mapped[int] = mapped_column(Integer)
+    created_utc: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_before_utc: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_utc: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    telegram_message_id: Mapped[int | None] = mapped_column(Integer)
+    correlation_id: Mapped[str | None] = mapped_column(String(128))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(255))
+
+
+class OutboxChat(Base):
+    """Per chat: who is delivering right now (a lease) and Telegram's flood-control pause."""
+
+    __tablename__ = "outbox_chats"
+
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lease_holder: Mapped[str | None] = mapped_column(String(255))
+    lease_until_utc: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    retry_at_utc: Mapped[datetime | None] = mapped_column(UTCDateTime())

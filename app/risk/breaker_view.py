@@ -55,10 +55,27 @@ class FileBreakerView:
         self._fallback: BreakerState | None = None
         self._fallback_key: tuple[int, int, int] | None = None
         self._reported_problem: str | None = None
+        self._last: BreakerStatus | None = None
+
+    def _changed(self, current: BreakerState, now: datetime) -> None:
+        """An active breaker that ran out is an event of its own (Telegram announces it)."""
+        if current.status is BreakerStatus.EXPIRED and self._last is BreakerStatus.ACTIVE:
+            log_event(
+                _log,
+                logging.INFO,
+                Event.CIRCUIT_BREAKER_EXPIRED,
+                file=str(self.file),
+                until=current.until,
+                reason=current.reason,
+                at=now,
+            )
+        self._last = current.status
 
     def state(self, now: datetime) -> BreakerState:
         """The file's state; an unwritten trip while the file is unchanged."""
         current = self._cache.state(now)
+        if current.status is not self._last:
+            self._changed(current, now)
         if self._fallback is not None:
             if self._cache.key == self._fallback_key:
                 return self._fallback

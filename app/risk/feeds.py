@@ -203,8 +203,9 @@ def unrealised_pnl(trade: Any, rate: float) -> float:  # a Freqtrade trade
     return float(close_total - trade.open_trade_value)
 
 
-# Per-process cache (hyperopt workers keep it across epochs): key -> (dates ns, closes).
-_SERIES: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
+# Per-process cache (hyperopt workers keep it across epochs): (pair, timeframe, candles,
+# first and last open time in ns) -> (dates ns, closes).
+_SERIES: dict[tuple[Any, ...], tuple[list[int], list[float]]] = {}
 
 
 class BacktestPriceFeed:
@@ -242,10 +243,15 @@ class BacktestPriceFeed:
         cached = getattr(self.dp, "_DataProvider__cached_pairs", None)
         hit = cached.get((pair, self.timeframe, config.get("candle_type_def"))) if cached else None
         frame = hit[0] if hit else self.dp.historic_ohlcv(pair, self.timeframe)
-        dates = frame["date"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        key = (pair, self.timeframe, str(len(dates)), str(dates[0] if len(dates) else 0))
+        # The key needs the first and last open times only: each hyperopt epoch loads every
+        # pair again, and converting the whole column each time cost more than the lookup.
+        column = frame["date"]
+        count = len(column)
+        edges = (column.iloc[0].value, column.iloc[-1].value) if count else (0, 0)
+        key = (pair, self.timeframe, count, *edges)
         series = _SERIES.get(key)
-        if series is None or (len(dates) and series[0][-1] != int(dates[-1])):
+        if series is None:
+            dates = column.to_numpy(dtype="datetime64[ns]").astype(np.int64)
             series = (dates.tolist(), frame["close"].to_numpy(dtype=np.float64).tolist())
             _SERIES[key] = series
         return series

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from app.sweep.cluster import Cluster
     from app.sweep.engine import SweepRequest
 
 DESCRIPTION = """\
@@ -18,8 +20,11 @@ id per sweep). The strategy's own parameter file is never touched: runs use copi
 parameters only when its out-of-sample results pass: profit > 0 in a majority of folds
 and in total, at least --min-oos-trades trades and max drawdown below
 RISK_MAX_BACKTEST_DRAWDOWN_PCT (20 % when unset) in every fold.
+--scheduler tcp://HOST:PORT runs the jobs on a running Dask cluster, --workers N on N
+local worker processes started for the sweep; the results are the same as in process
+(see "Sweeps on many machines" in the README).
 Exit code: 0 when every run succeeded, else the first failed run's code (10 = refused by
-a gate); 2 for invalid arguments."""
+a gate); 2 for invalid arguments (also an unreachable --scheduler); 130 on Ctrl-C."""
 
 
 def _strategies(text: str) -> list[str]:
@@ -90,6 +95,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="seconds to wait for a free backtest slot before each run (300)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run the jobs on this Dask scheduler's workers (started with `dask scheduler` / "
+        "`dask worker`)",
+    )
+    where.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run the jobs on N Dask worker processes started on this machine for the sweep",
+    )
     p.set_defaults(handler=_run)
 
 
@@ -121,6 +139,19 @@ def request_from(args: argparse.Namespace) -> SweepRequest:
     )
 
 
+def _cluster(args: argparse.Namespace) -> contextlib.AbstractContextManager[Cluster | None]:
+    """The Dask cluster asked for, or none (in process). Errors before anything is recorded."""
+    if args.scheduler is None and args.workers is None:
+        return contextlib.nullcontext()
+    from app.sweep.cluster import check_scheduler, check_workers, connect
+
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler)
+    else:
+        check_workers(args.workers)
+    return connect(args.scheduler, args.workers)
+
+
 def _run(args: argparse.Namespace) -> int:
     import json
     import os
@@ -139,8 +170,10 @@ def _run(args: argparse.Namespace) -> int:
     # The bar draws on a copy of stderr: while runs go on, fds 1 and 2 go to sweep.log.
     with os.fdopen(os.dup(2), "w", buffering=1) as terminal:
         try:
-            with ProgressBar(Console(file=terminal)) as bar:
-                result = sweep.run(bar)
+            with _cluster(args) as cluster, ProgressBar(Console(file=terminal)) as bar:
+                if cluster is not None:
+                    print(f"Running the jobs on {cluster.description}", file=terminal)
+                result = sweep.run(bar, cluster=cluster)
         except Interrupted as stop:
             print(
                 f"Interrupted; the runs so far are in the registry (correlation id "

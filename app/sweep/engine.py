@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.datadirs import has_candles
 from app.errors import ConfigError, DataError, TradingBotError
@@ -38,6 +38,9 @@ from app.sweep import folds as folding
 from app.sweep.criteria import PromotionPolicy, judge
 from app.sweep.model import FoldResult, RunOutcome, StrategyResult, SweepResult, Verdict
 from app.sweep.workspace import StrategySource, Workspace, locate
+
+if TYPE_CHECKING:
+    from app.sweep.cluster import Cluster
 
 _log = get_logger("sweep")
 # A run that did not succeed with one of these codes was stopped by SIGINT/SIGTERM.
@@ -90,6 +93,15 @@ class Progress(Protocol):
     def advance(self) -> None:
         """A run ended (or was skipped)."""
 
+    def begin_job(self, key: str, description: str) -> None:
+        """Cluster sweeps: job ``key`` was submitted."""
+
+    def job_worker(self, key: str, worker: str) -> None:
+        """Cluster sweeps: job ``key`` runs on ``worker``."""
+
+    def end_job(self, key: str) -> None:
+        """Cluster sweeps: job ``key`` ended (counts as one run done)."""
+
 
 class _NoProgress:
     def start(self, total: int) -> None:
@@ -99,6 +111,15 @@ class _NoProgress:
         """Nothing to show."""
 
     def advance(self) -> None:
+        """Nothing to show."""
+
+    def begin_job(self, key: str, description: str) -> None:
+        """Nothing to show."""
+
+    def job_worker(self, key: str, worker: str) -> None:
+        """Nothing to show."""
+
+    def end_job(self, key: str) -> None:
         """Nothing to show."""
 
 
@@ -149,6 +170,9 @@ class Sweep:
         )
         root = request.work_dir or cfg.user_data_dir / "hyperopt_results" / "sweeps"
         self.workspace = Workspace(root / self.sweep_id)
+        # Hyperopt's -j when --jobs is not given: Freqtrade's default (None), except on a
+        # cluster, where the client's count is pinned (see app.sweep.fanout).
+        self.default_jobs: int | None = None
 
     def _check_request(self) -> None:
         req = self.request
@@ -172,11 +196,18 @@ class Sweep:
 
     # -- RUNNING ---------------------------------------------------------------------------
 
-    def run(self, progress: Progress | None = None, *, capture_output: bool = True) -> SweepResult:
+    def run(
+        self,
+        progress: Progress | None = None,
+        *,
+        capture_output: bool = True,
+        cluster: Cluster | None = None,
+    ) -> SweepResult:
         """Run every fold of every strategy; return the results (also in ``sweep.json``).
 
         With ``capture_output`` Freqtrade's output goes to ``sweep.log`` instead of the
-        terminal (file descriptors 1 and 2 are redirected while the runs go on).
+        terminal (file descriptors 1 and 2 are redirected while the runs go on). With a
+        ``cluster`` the runs go to its workers, all folds at once (:mod:`app.sweep.fanout`).
         """
         bar = progress or _NoProgress()
         self.workspace.create()
@@ -185,7 +216,11 @@ class Sweep:
         with _output_to(self.workspace.log_file, enabled=capture_output):
             fields = {"correlation_id": self.sweep_id, "folds": len(self.folds)}
             _log.info("sweep_started", extra=fields)
-            for source in self.sources:
+            if cluster is not None:
+                from app.sweep.fanout import ClusterSweep
+
+                result.strategies = ClusterSweep(self, cluster, bar).run()
+            for source in self.sources if cluster is None else ():
                 result.strategies.append(self._strategy(source, bar))
             fields = {"correlation_id": self.sweep_id, "exit_code": result.exit_code}
             _log.info("sweep_finished", extra=fields)
@@ -214,7 +249,7 @@ class Sweep:
                 stopped = True
                 bar.advance()
                 continue
-            fold_dir = self._fold_dir(source, fold.index, item.hyperopt)
+            fold_dir = self.fold_dir(source, fold.index, item.hyperopt)
             if fold_dir is None:
                 stopped = True
                 bar.advance()
@@ -223,10 +258,12 @@ class Sweep:
             item.backtest = self._run(self.backtest_args(source, fold_dir, item))
             bar.advance()
             stopped = not item.backtest.succeeded
-        outcome.verdict = self._verdict(source, outcome.folds)
+        outcome.verdict = self.verdict(source, outcome.folds)
         return outcome
 
-    def _fold_dir(self, source: StrategySource, index: int, hyperopt: RunOutcome) -> Path | None:
+    def fold_dir(self, source: StrategySource, index: int, hyperopt: RunOutcome) -> Path | None:
+        """The fold's folder with ``hyperopt``'s best parameters; None (and the hyperopt
+        outcome marked failed) when they cannot be used."""
         run = self.registry.get_run(str(hyperopt.run_id))
         try:
             return self.workspace.fold_dir(
@@ -236,7 +273,8 @@ class Sweep:
             hyperopt.exit_code, hyperopt.error = exc.exit_code, str(exc)
             return None
 
-    def _verdict(self, source: StrategySource, folds: list[FoldResult]) -> Verdict:
+    def verdict(self, source: StrategySource, folds: list[FoldResult]) -> Verdict:
+        """Judge ``source``'s folds and promote when asked and passed."""
         verdict = judge(folds, self.policy)
         fields = {"correlation_id": self.sweep_id, "strategy": source.name}
         if not (self.request.promote and verdict.passed and verdict.candidate_run_id):
@@ -304,8 +342,9 @@ class Sweep:
         argv += ["--timerange", item.train_timerange, "--epochs", str(req.epochs)]
         argv += ["--spaces", *req.spaces, "--hyperopt-loss", req.hyperopt_loss]
         argv += ["--random-state", str(req.random_state)]
-        if req.jobs is not None:
-            argv += ["-j", str(req.jobs)]
+        jobs = req.jobs if req.jobs is not None else self.default_jobs
+        if jobs is not None:
+            argv += ["-j", str(jobs)]
         if req.protections:
             argv.append("--enable-protections")
         return argv

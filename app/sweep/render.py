@@ -13,7 +13,11 @@ from app.sweep.model import FoldResult, RunOutcome, StrategyResult, SweepResult
 
 
 class ProgressBar:
-    """The sweep's :class:`app.sweep.engine.Progress`, drawn with rich on ``console``."""
+    """The sweep's :class:`app.sweep.engine.Progress`, drawn with rich on ``console``.
+
+    In process one bar names the run going on. On a cluster, below the bar, one line per
+    job in flight names the job and the worker running it (thread-safe: rich locks).
+    """
 
     def __init__(self, console: Console) -> None:
         self._bar = RichBar(
@@ -24,6 +28,7 @@ class ProgressBar:
             console=console,
         )
         self._task = self._bar.add_task("sweep", total=None)
+        self._jobs: dict[str, tuple[object, str]] = {}
 
     def __enter__(self) -> ProgressBar:
         self._bar.start()
@@ -47,6 +52,26 @@ class ProgressBar:
 
     def advance(self) -> None:
         """One run done (or skipped)."""
+        self._bar.advance(self._task)
+
+    def begin_job(self, key: str, description: str) -> None:
+        """A job was submitted to the cluster (no worker yet)."""
+        task = self._bar.add_task(f"  {description}: waiting for a worker", total=None)
+        self._jobs[key] = (task, description)
+        self._bar.update(self._task, description=f"sweep: {len(self._jobs)} job(s) in flight")
+
+    def job_worker(self, key: str, worker: str) -> None:
+        """The job runs on ``worker`` (again on another one after a worker was lost)."""
+        if key in self._jobs:
+            task, description = self._jobs[key]
+            self._bar.update(task, description=f"  {description} on {worker}")  # type: ignore[arg-type]
+
+    def end_job(self, key: str) -> None:
+        """The job ended; one run done."""
+        entry = self._jobs.pop(key, None)
+        if entry is not None:
+            self._bar.remove_task(entry[0])  # type: ignore[arg-type]
+        self._bar.update(self._task, description=f"sweep: {len(self._jobs)} job(s) in flight")
         self._bar.advance(self._task)
 
 

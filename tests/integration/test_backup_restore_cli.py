@@ -86,7 +86,8 @@ def test_cli_when_restore_over_existing_then_exit_6_and_unchanged(
     )
     before = tree(source, skip=("backups", "registry"))
     done = _run(tmp_path, "restore", made["backup_dir"], "--user-data", str(source), expect=6)
-    assert done.stderr.startswith("Error: ")
+    # stderr: the restore_refused JSON log line, then the message for the operator.
+    assert done.stderr.splitlines()[-1].startswith("Error: ")
     assert "already exist" in done.stderr
     assert "--overwrite" in done.stderr
     assert tree(source, skip=("backups", "registry")) == before
@@ -267,8 +268,10 @@ def test_cli_when_backup_crafted_then_exit_6_and_nothing_changes(
     for args in (["verify"], ["restore", "--user-data", str(target)]):
         assert main([args[0], str(backup_dir), *args[1:]]) == 6
         err = capsys.readouterr().err
-        assert err.startswith("Error: ")
-        assert MESSAGES[craft] in err
+        # The last line is the operator's message; a JSON log line (restore_refused) may
+        # come before it.
+        assert err.splitlines()[-1].startswith("Error: ")
+        assert MESSAGES[craft] in err.splitlines()[-1]
     assert snapshot(tmp_path) == before
 
 
@@ -278,6 +281,9 @@ def test_cli_when_manifest_is_a_fifo_then_process_exits_6_at_once(
     """As a real process: a FIFO as manifest.json neither hangs nor gives a traceback."""
     backup_dir, target = _crafted(made, tmp_path, "fifo")
     before = snapshot(tmp_path)
-    done = _run(tmp_path, "restore", str(backup_dir), "--user-data", str(target), expect=6)
+    # The CLI's own log (user_data/logs/risk.jsonl under its working folder) goes elsewhere.
+    cwd = tmp_path.parent / f"{tmp_path.name}-cwd"
+    cwd.mkdir()
+    done = _run(cwd, "restore", str(backup_dir), "--user-data", str(target), expect=6)
     assert MESSAGES["fifo"] in done.stderr
     assert snapshot(tmp_path) == before

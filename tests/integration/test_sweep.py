@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SHARED_PAIRS, clean_env, make_project, run_cli
+from tests.helpers import SHARED_PAIRS, clean_env, make_project
 
 pytestmark = pytest.mark.freqtrade
 
@@ -26,20 +26,6 @@ def _runs(project: Path) -> dict[str, dict[str, Any]]:
         conn.row_factory = sqlite3.Row
         rows = conn.execute("select * from runs order by started_utc").fetchall()
     return {row["run_id"]: dict(row) for row in rows}
-
-
-@pytest.fixture(scope="module")
-def sweep(
-    shared_data: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, subprocess.CompletedProcess[str], dict[str, Any]]:
-    """``tradingbot sweep --json --promote`` of one strategy: 2 folds, 3 epochs each."""
-    project = make_project(tmp_path_factory.mktemp("sweep"))
-    args = ["sweep", "--strategies", STRATEGY, "--timerange", "20180111-20180129"]
-    args += ["--folds", "2", "--epochs", "3", "-j", "2", "--random-state", "3"]
-    args += ["--datadir", str(shared_data), "--pairs", *SHARED_PAIRS, "--promote", "--json"]
-    result = run_cli(args, project)
-    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
-    return project, result, json.loads(result.stdout)
 
 
 def test_sweep_when_run_then_every_run_is_recorded_and_succeeded(

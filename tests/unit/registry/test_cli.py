@@ -127,7 +127,7 @@ def test_registry_upgrade_when_fresh_sqlite_then_file_created_at_head(tmp_path: 
     """``registry upgrade`` creates the SQLite file and its folder and reports the head."""
     db = tmp_path / "deep" / "folder" / "registry.sqlite"
     out = json.loads(_cli(tmp_path, f"sqlite:///{db}", "registry", "upgrade", "--json").stdout)
-    assert out["revision"] == "0002_run_lifecycle"
+    assert out["revision"] == "0003_outbox"
     assert db.is_file()
 
 

@@ -17,7 +17,15 @@ from app.registry.engine import create_registry_engine, parse_url
 from app.registry.migrate import HEAD_REVISION, alembic_config, head_revision
 from app.registry.models import Base
 
-TABLES = {"runs", "metrics", "incidents", "param_sets", "alembic_version"}
+TABLES = {
+    "runs",
+    "metrics",
+    "incidents",
+    "param_sets",
+    "outbox_messages",
+    "outbox_chats",
+    "alembic_version",
+}
 
 
 def test_migrations_when_applied_then_schema_equals_models(registry: Registry) -> None:
@@ -33,14 +41,14 @@ def test_registry_when_first_used_then_migrated_to_head(registry: Registry) -> N
     registry.list_runs()
     with registry.engine.connect() as conn:
         revision = MigrationContext.configure(conn).get_current_revision()
-    assert revision == head_revision() == HEAD_REVISION == "0002_run_lifecycle"
+    assert revision == head_revision() == HEAD_REVISION == "0003_outbox"
 
 
 def test_upgrade_when_called_twice_then_idempotent(registry: Registry) -> None:
     """upgrade() returns the head revision and can run again without effect."""
     run_id = registry.start_run(kind="other", correlation_id="c")
-    assert registry.upgrade() == "0002_run_lifecycle"
-    assert registry.upgrade() == "0002_run_lifecycle"
+    assert registry.upgrade() == "0003_outbox"
+    assert registry.upgrade() == "0003_outbox"
     assert registry.get_run(run_id) is not None
 
 
@@ -161,3 +169,15 @@ def test_0002_when_downgraded_then_new_states_mapped_to_old_ones(registry: Regis
     assert (row.kind, row.status) == ("other", "failed")
     with pytest.raises(Exception, match=r"(?i)check"), registry.engine.begin() as conn:
         conn.execute(text("UPDATE runs SET status = 'interrupted'"))
+
+
+def test_0003_when_downgraded_to_0002_then_outbox_gone_and_runs_kept(registry: Registry) -> None:
+    """0003 adds only the outbox tables: going back to 0002 drops them and nothing else."""
+    run_id = registry.start_run(kind="backtest", correlation_id="c")
+    _migrate(registry, "downgrade", "0002_run_lifecycle")
+
+    tables = set(inspect(registry.engine).get_table_names())
+    assert {"outbox_messages", "outbox_chats"}.isdisjoint(tables)
+    assert registry.get_run(run_id) is not None
+    _migrate(registry, "upgrade", "head")
+    assert set(inspect(registry.engine).get_table_names()) == TABLES

@@ -1,0 +1,1 @@
+"""Paper-trading drills: a dry-run bot against the fault-injecting offline exchange."""

@@ -1,0 +1,1 @@
+"""The built-in drill scenarios, one JSON file each (``tradingbot drill --list``)."""

@@ -1,0 +1,1 @@
+"""The drill's strategy; ``tradingbot drill`` passes this folder as ``--strategy-path``."""
