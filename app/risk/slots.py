@@ -263,6 +263,8 @@ class SlotManager:
             age = now - holder.path.stat().st_mtime
         except FileNotFoundError:
             return "lock file vanished"
+        except OSError:  # e.g. a symlink loop: judge the link's own age, as unparsable
+            age = now - holder.path.lstat().st_mtime
         if holder.pid is None or holder.host != self.host:
             # Unparsable, or another machine's: only the TTL can tell it is dead.
             if age > self.ttl_sec:

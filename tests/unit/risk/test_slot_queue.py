@@ -259,6 +259,23 @@ def test_live_tickets_when_ticket_is_a_dangling_symlink_then_skipped(
     ]
 
 
+def test_live_tickets_when_ticket_is_a_symlink_loop_then_a_waiter_until_its_ttl(
+    tmp_path: Path,
+) -> None:
+    """A ticket that is a symlink to itself is judged like an unreadable one (a waiter
+    until the link is older than the TTL, then skipped), never a crash of every run."""
+    queue = _queue(tmp_path, ttl=60)
+    queue.folder.mkdir()
+    loop = queue.folder / "000000000001_1_x.ticket"
+    loop.symlink_to(loop.name)
+
+    assert [t.seq for t in queue.live_tickets("c")] == [1]
+    old = time.time() - 120
+    os.utime(loop, (old, old), follow_symlinks=False)
+    assert queue.live_tickets("c") == []
+    assert not loop.is_symlink()
+
+
 @pytest.mark.parametrize("kind", ["garbage", "folder"])
 def test_live_tickets_when_ticket_unreadable_and_fresh_then_counted_until_ttl(
     tmp_path: Path, kind: str

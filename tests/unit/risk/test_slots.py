@@ -286,6 +286,27 @@ def test_acquire_when_lock_file_is_a_dangling_symlink_then_reclaimed(
     ]
 
 
+def test_acquire_when_lock_file_is_a_symlink_loop_then_held_until_its_ttl(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """A ``*.lock`` that is a symlink to itself counts as an unparsable holder (a slot
+    taken until the link is older than the TTL), not a SlotError for every run."""
+    manager = _manager(tmp_path, limit=1, ttl=60)
+    manager.folder.mkdir(parents=True)
+    loop = manager.folder / "backtest_1_1_loop.lock"
+    loop.symlink_to(loop.name)
+
+    assert manager.acquire(kind="backtest", run_id="a", correlation_id="c") == (None, 1)
+    old = time.time() - 120
+    os.utime(loop, (old, old), follow_symlinks=False)
+    slot, _ = manager.acquire(kind="backtest", run_id="b", correlation_id="c")
+
+    assert slot is not None
+    assert not loop.is_symlink()
+    (why,) = [r["why"] for r in risk_log() if r["message"] == "slot_reclaimed"]
+    assert why.startswith("no heartbeat for 1")
+
+
 @pytest.mark.parametrize("pid", [True, "4242", 1.5])
 def test_holders_when_pid_not_an_integer_then_unknown(tmp_path: Path, pid: object) -> None:
     """A crafted pid (a boolean, text, a float) is not taken for a process id."""
