@@ -364,3 +364,22 @@ def test_enable_when_user_has_no_passwd_entry_then_changed_by_names_the_uid() ->
     assert status == 0
     assert data["changed_by"].startswith(f"{uid}@")
     assert data["active"] is True
+
+
+def test_enable_when_written_then_file_is_indented_json_one_key_per_line(tmp_path: Path) -> None:
+    """Operators `cat` and diff the file: one key per line, indented by two spaces, the
+    state first and who changed it last, ending in a newline."""
+    file = tmp_path / "cb.json"
+    enable_breaker(file, reason="manual", now=NOW, until=NOW + timedelta(hours=1))
+
+    lines = file.read_text().split("\n")
+
+    assert lines[0] == "{"
+    assert lines[1:5] == [
+        '  "active": true,',
+        '  "reason": "manual",',
+        '  "until_iso": "2025-08-17T11:00:00Z",',
+        '  "changed_iso": "2025-08-17T10:00:00Z",',
+    ]
+    assert lines[5].startswith('  "changed_by": "')
+    assert lines[6:] == ["}", ""]
