@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import socket
 import time
@@ -304,3 +305,46 @@ def test_queue_when_arguments_positional_then_type_error(tmp_path: Path) -> None
     """Host and TTL are keyword-only: a TTL can never be taken for the host name."""
     with pytest.raises(TypeError):
         SlotQueue(tmp_path, "host", 60)  # type: ignore[misc]
+
+
+def test_enqueue_when_queue_folder_missing_then_created_with_its_parents(tmp_path: Path) -> None:
+    """The first waiter creates the queue folder (and any missing parent); later ones reuse it."""
+    queue = SlotQueue(tmp_path / "state" / "running" / "queue", host="h", ttl_sec=60)
+
+    first, second = queue.enqueue("r1", "c1"), queue.enqueue("r2", "c2")
+
+    assert [first.seq, second.seq] == [1, 2]
+    assert first.path.parent == tmp_path / "state" / "running" / "queue"
+
+
+class _LeaveWhenSkipped(logging.Handler):
+    """Another waiter leaves (deletes its ticket, outside the guard) at the moment a dead
+    ticket ahead of it is being skipped: a real interleaving, made deterministic."""
+
+    def __init__(self, leaving: Path) -> None:
+        super().__init__()
+        self.leaving = leaving
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "slot_ticket_skipped":
+            self.leaving.unlink(missing_ok=True)
+
+
+def test_live_tickets_when_a_waiter_leaves_while_listed_then_skipped_as_vanished(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """A ticket deleted between the listing and its check is skipped, not an error."""
+    queue = _queue(tmp_path)
+    _write_ticket(queue, 1, pid=_dead_pid(), host=socket.gethostname())
+    leaving = _write_ticket(queue, 2, pid=os.getpid(), host=socket.gethostname())
+    handler = _LeaveWhenSkipped(leaving)
+    logging.getLogger("tradingbot").addHandler(handler)
+    try:
+        live = queue.live_tickets("c")
+    finally:
+        logging.getLogger("tradingbot").removeHandler(handler)
+
+    assert live == []
+    assert [r["why"] for r in risk_log() if r["message"] == "slot_ticket_skipped"][1:] == [
+        "ticket vanished"
+    ]
