@@ -348,3 +348,13 @@ def test_live_tickets_when_a_waiter_leaves_while_listed_then_skipped_as_vanished
     assert [r["why"] for r in risk_log() if r["message"] == "slot_ticket_skipped"][1:] == [
         "ticket vanished"
     ]
+
+
+def test_live_tickets_when_other_hosts_ticket_dates_from_1970_then_skipped(tmp_path: Path) -> None:
+    """A ticket whose mtime is near the epoch is very old, not young: age = now - mtime."""
+    queue = _queue(tmp_path, ttl=60)
+    ancient = _write_ticket(queue, 1, pid=1, host="another-machine")
+    os.utime(ancient, (1.0, 1.0))
+
+    assert queue.live_tickets("c") == []
+    assert not ancient.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -445,3 +446,50 @@ def test_heartbeat_when_runner_exits_without_stopping_it_then_process_still_exit
     )
 
     assert (done.returncode, done.stdout.strip()) == (0, "exiting")
+
+
+def test_acquire_when_other_hosts_lock_dates_from_1970_then_reclaimed(tmp_path: Path) -> None:
+    """A lock whose mtime is near the epoch (a host whose clock was reset) is very old,
+    not young: its age is now minus its mtime."""
+    manager = _manager(tmp_path, ttl=60)
+    ancient = _fake_lock(manager, "hyperopt_1_1_x.lock", pid=1, host="another-machine")
+    os.utime(ancient, (1.0, 1.0))
+
+    slot, count = manager.acquire(kind="backtest", run_id="new", correlation_id="c")
+
+    assert slot is not None and count == 1
+    assert not ancient.exists()
+
+
+class _ReleaseWhenReclaimed(logging.Handler):
+    """Another run releases its slot (deletes its lock file, outside the guard) at the
+    moment a dead run's slot is being reclaimed: a real interleaving, made deterministic."""
+
+    def __init__(self, releasing: Path) -> None:
+        super().__init__()
+        self.releasing = releasing
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "slot_reclaimed":
+            self.releasing.unlink(missing_ok=True)
+
+
+def test_acquire_when_a_run_releases_while_slots_listed_then_reclaimed_as_vanished(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """A lock file deleted between the listing and its check is no error: the slot is free."""
+    manager = _manager(tmp_path, limit=1)
+    _fake_lock(manager, "backtest_1_1_a.lock", pid=_dead_pid(), host=socket.gethostname())
+    releasing = _fake_lock(
+        manager, "backtest_2_1_b.lock", pid=os.getpid(), host=socket.gethostname()
+    )
+    handler = _ReleaseWhenReclaimed(releasing)
+    logging.getLogger("tradingbot").addHandler(handler)
+    try:
+        slot, count = manager.acquire(kind="backtest", run_id="new", correlation_id="c")
+    finally:
+        logging.getLogger("tradingbot").removeHandler(handler)
+
+    assert slot is not None and count == 1
+    whys = [r["why"] for r in risk_log() if r["message"] == "slot_reclaimed"]
+    assert whys[1:] == ["lock file vanished"]
