@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from app.circuit_breaker import BreakerStatus, disable_breaker, read_breaker
+from app.circuit_breaker import BreakerStatus, disable_breaker, enable_breaker, read_breaker
 from app.errors import CircuitBreakerError
 from app.risk.breaker_view import FileBreakerView, MemoryBreakerView
 from tests.unit.risk.builders import NOW
@@ -130,3 +131,48 @@ def test_views_when_asked_then_only_the_backtest_breaker_is_simulated() -> None:
     assert MemoryBreakerView.simulated is True
     assert MemoryBreakerView().simulated is True
     assert FileBreakerView.simulated is False
+
+
+def _expired_lines(risk_log: LogReader) -> list[dict[str, object]]:
+    return [r for r in risk_log() if r["message"] == "circuit_breaker_expired"]
+
+
+def test_state_when_active_breaker_runs_out_then_expiry_logged_once(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """The check that first sees an active breaker past its end logs circuit_breaker_expired
+    (INFO, with its end and reason: Telegram announces it); later checks do not repeat it."""
+    file = tmp_path / "cb.json"
+    until = NOW + timedelta(minutes=5)
+    enable_breaker(file, reason="maintenance", now=NOW, until=until)
+    view = FileBreakerView(file)
+
+    assert view.state(NOW).active
+    assert _expired_lines(risk_log) == []
+    assert not view.state(until).active
+    assert not view.state(until + timedelta(minutes=1)).active
+
+    (line,) = _expired_lines(risk_log)
+    assert line["level"] == "INFO"
+    assert (line["file"], line["reason"]) == (str(file), "maintenance")
+    assert line["until"] == line["at"] == "2025-08-17T12:05:00Z"
+
+
+@pytest.mark.parametrize("before", ["never-seen", "inactive", "unreadable"])
+def test_state_when_breaker_expired_but_not_seen_active_then_no_expiry_logged(
+    tmp_path: Path, risk_log: LogReader, before: str
+) -> None:
+    """Only a run-out seen happen is announced: a breaker already past its end at the first
+    look, or one that was inactive or unreadable at the last check, is not."""
+    file = tmp_path / "cb.json"
+    view = FileBreakerView(file)
+    if before == "inactive":
+        disable_breaker(file, reason="x", now=NOW)
+        assert not view.state(NOW).active
+    elif before == "unreadable":
+        file.write_text("{oops")
+        assert view.state(NOW).active
+    file.write_text('{"active": true, "reason": "old", "until_iso": "2025-08-17T09:00:00Z"}')
+
+    assert view.state(NOW).status is BreakerStatus.EXPIRED
+    assert _expired_lines(risk_log) == []
