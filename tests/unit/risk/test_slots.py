@@ -298,7 +298,7 @@ def test_acquire_when_lock_file_is_a_symlink_loop_then_held_until_its_ttl(
     loop.symlink_to(loop.name)
 
     assert manager.acquire(kind="backtest", run_id="a", correlation_id="c") == (None, 1)
-    old = time.time() - 120
+    old = 1.0  # long ago: the link's age is now - mtime
     os.utime(loop, (old, old), follow_symlinks=False)
     slot, _ = manager.acquire(kind="backtest", run_id="b", correlation_id="c")
 
