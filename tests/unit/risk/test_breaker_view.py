@@ -176,3 +176,22 @@ def test_state_when_breaker_expired_but_not_seen_active_then_no_expiry_logged(
 
     assert view.state(NOW).status is BreakerStatus.EXPIRED
     assert _expired_lines(risk_log) == []
+
+
+@pytest.mark.parametrize("after", ["disabled", "unreadable"])
+def test_state_when_active_breaker_disabled_or_broken_then_no_expiry_logged(
+    tmp_path: Path, risk_log: LogReader, after: str
+) -> None:
+    """Only running out is an expiry: a person disabling it, or the file breaking, is not."""
+    file = tmp_path / "cb.json"
+    enable_breaker(file, reason="maintenance", now=NOW)
+    view = FileBreakerView(file)
+    assert view.state(NOW).active
+    if after == "disabled":
+        disable_breaker(file, reason="done", now=NOW)
+    else:
+        file.write_text("{oops")
+
+    view.state(NOW)
+
+    assert _expired_lines(risk_log) == []
