@@ -127,8 +127,9 @@ def parse_guard_metrics(text: str) -> GuardMetrics:
         raise GuardFileError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict):
         raise GuardFileError("not a JSON object")
-    if data.get("format") != FORMAT:
-        raise GuardFileError(f"format {data.get('format')!r} is not {FORMAT}")
+    fmt = data.get("format")
+    if not _count(fmt) or fmt != FORMAT:  # not 1.0 or true, which equal 1 in Python
+        raise GuardFileError(f"format {fmt!r} is not {FORMAT}")
     bot = data.get("bot")
     if not isinstance(bot, str) or not _LABEL.fullmatch(bot):
         raise GuardFileError(f"'bot' {bot!r} is not a label of [A-Za-z0-9_.-], at most 64 long")
@@ -158,6 +159,8 @@ def read_guard_metrics(path: Path) -> GuardMetrics:
     """Read and parse one file (``OSError`` / :class:`GuardFileError` on failure)."""
     with path.open("rb") as handle:
         raw = handle.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:  # bytes: the text's length in characters can be less
+        raise GuardFileError(f"larger than {MAX_FILE_BYTES} bytes")
     try:
         return parse_guard_metrics(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -18,6 +18,7 @@ from app.risk.guard_file import (
     GuardMetrics,
     Histogram,
     bot_label,
+    guard_file,
     parse_guard_metrics,
     read_guard_metrics,
 )
@@ -162,6 +163,12 @@ def _histogram(le: object, cumulative: object, count: object) -> dict[str, objec
         ({"check_seconds": _histogram([0.5, 0.5], [0, 0], 0)}, "not strictly increasing"),
         ({"check_seconds": _histogram([0.5, 1], [0, "1"], 1)}, "other than counts"),
         ({"check_seconds": _histogram([0.5, 1], [0, -1], 0)}, "other than counts"),
+        ({"check_seconds": _histogram([0.5, 1], [0], 0)}, "of one length"),
+        ({"check_seconds": _histogram(list(range(1, 301)), [0] * 300, 0)}, "has 1-32 buckets"),
+        ({"format": 0}, "format 0 is not 1"),
+        ({"format": "1"}, "format '1' is not 1"),
+        ({"format": 1.0}, "format 1.0 is not 1"),
+        ({"format": True}, "format True is not 1"),
     ],
 )
 def test_parse_when_value_at_or_past_a_bound_then_refused_naming_it(
@@ -260,3 +267,28 @@ def test_to_text_when_a_ratio_is_not_finite_then_value_error_not_a_file_refused_
 
     with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
         metrics.to_text()
+
+
+def test_read_when_multibyte_text_over_64_kib_then_refused_by_its_bytes(tmp_path: Path) -> None:
+    """The bound is on bytes: 65537 bytes that are 65536 characters (one é) are refused."""
+    written = GuardMetrics(bot="b", strategy="é", updated=1.0).to_text()
+    text = written.replace("\\u00e9", "é").encode()  # crafted: the writer escapes non-ASCII
+    path = tmp_path / "b.json"
+    path.write_bytes(text + b" " * (65537 - len(text)))
+    assert len(path.read_text(encoding="utf-8")) == 65536
+
+    with pytest.raises(GuardFileError, match="larger than 65536 bytes"):
+        read_guard_metrics(path)
+
+
+def test_guard_file_when_named_then_one_file_per_bot_under_state_guard(tmp_path: Path) -> None:
+    """``<RISK_STATE_DIR>/guard/<bot>.json``: where the exporter looks for each bot."""
+    assert (
+        guard_file(tmp_path / "state", "desk-one") == tmp_path / "state" / "guard" / "desk-one.json"
+    )
+
+
+def test_histogram_when_assigned_then_frozen() -> None:
+    """A published histogram is a value: nobody changes its counts after the fact."""
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Histogram().count = 5  # type: ignore[misc]
