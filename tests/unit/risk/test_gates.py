@@ -201,7 +201,7 @@ def test_gates_when_slots_full_then_concurrency_limit(
 
 class _Clock:
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = 5.0  # small: elapsed time is now minus then, not a remainder
 
     def __call__(self) -> float:
         return self.now
@@ -225,19 +225,24 @@ def test_waiting_line_when_not_a_terminal_then_a_line_per_change_or_every_30_s(
     line = WaitingLine(_line_request(), stream=stream, clock=clock)
 
     line.show(2, 60.4)
-    clock.now += 29.9
-    line.show(2, 30.5)
-    clock.now += 0.1  # 30 s since the last line
+    clock.now += 29.5
+    line.show(2, 30.9)
+    clock.now += 0.5  # 30 s since the last line
     line.show(2, 30.4)
     clock.now += 1
     line.show(1, 29.4)
     line.show(1, 29.0)
+    line.show(2, 28.8)  # a ticket ahead of ours came back: the count changed
+    clock.now += 45  # long past the 30 s
+    line.show(2, 12.0)
     line.done()
 
     assert stream.getvalue().splitlines() == [
         "waiting for a hyperopt slot: 2 ahead, 60 s left",
         "waiting for a hyperopt slot: 2 ahead, 30 s left",
         "waiting for a hyperopt slot: 1 ahead, 29 s left",
+        "waiting for a hyperopt slot: 2 ahead, 29 s left",
+        "waiting for a hyperopt slot: 2 ahead, 12 s left",
     ]
     waiting = [r for r in risk_log() if r["message"] == "slot_waiting"]
     assert [(r["ahead"], r["wait_sec"], r["level"]) for r in waiting] == [(2, 60.4, "INFO")]
@@ -398,3 +403,24 @@ def test_gates_when_incident_cannot_be_recorded_then_still_refused_and_logged(
     assert failed["error"] == "registry is down"
     assert failed["description"].startswith("backtest run refused: CIRCUIT_BREAKER: ")
     assert [r for r in risk_log() if r["message"] == "incident_logged"] == []
+
+
+def test_waiting_line_and_request_when_misused_then_refused() -> None:
+    """The stream and clock are keyword-only; a run request is a value nobody changes."""
+    request = _line_request()
+    with pytest.raises(TypeError):
+        WaitingLine(request, io.StringIO())  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.kind = "live"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("kind", ["hyperopt", "dry_run"])
+def test_gates_when_drawdown_limit_set_and_not_a_backtest_then_not_checked(
+    env: tuple[RiskSettings, Registry], kind: str
+) -> None:
+    """The recorded-drawdown gate is for backtests only: hyperopt and dry runs pass it."""
+    s, registry = env
+    _record_drawdown(registry, "S", 0.5)
+
+    with run_gates(_request(registry, kind), _with(s, max_backtest_drawdown_pct=0.2), registry):
+        pass
