@@ -405,20 +405,26 @@ def test_heartbeat_when_lock_file_reclaimed_then_stops_by_itself(tmp_path: Path)
 
 def test_heartbeat_when_touch_fails_for_a_while_then_keeps_beating(tmp_path: Path) -> None:
     """A passing file system error does not stop the heartbeat (the slot would go stale)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("for a while the folder is a file: os.utime fails (not a folder)")
+    real = tmp_path / "real"
+    real.mkdir()
+    lock = real / "x.lock"
+    lock.write_text("{}")
+    os.utime(lock, (1.0, 1.0))
     folder = tmp_path / "running"
-    folder.write_text("for a while a file, not a folder: os.utime fails")
+    folder.symlink_to(blocker)
     with Heartbeat(folder / "x.lock", interval=0.02):
         time.sleep(0.3)  # about 15 failed beats
-        folder.unlink()
-        folder.mkdir()
-        (folder / "x.lock").write_text("{}")
-        os.utime(folder / "x.lock", (1.0, 1.0))
+        switch = tmp_path / "switch"
+        switch.symlink_to(real)
+        switch.replace(folder)  # atomic: the path never vanishes (which would end the beats)
         for _ in range(500):
-            if (folder / "x.lock").stat().st_mtime > 1.0:
+            if lock.stat().st_mtime > 1.0:
                 break
             time.sleep(0.02)
 
-    assert (folder / "x.lock").stat().st_mtime > 1.0
+    assert lock.stat().st_mtime > 1.0
 
 
 HEARTBEAT_NOT_STOPPED = """
