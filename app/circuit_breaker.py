@@ -317,11 +317,13 @@ def _atomic_write(file: Path, payload: dict[str, Any]) -> None:
             os.close(dir_fd)
 
 
-def _locked_write(file: Path, payload: dict[str, Any], *, skip_if_indefinite: bool) -> bool:
+def _locked_write(
+    file: Path, payload: dict[str, Any], *, skip_if_indefinite: bool, lock_timeout_s: float
+) -> bool:
     lock_path = file.with_name(file.name + ".lock")
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(lock_path, timeout=LOCK_TIMEOUT_S):
+        with FileLock(lock_path, timeout=lock_timeout_s):
             if skip_if_indefinite:
                 current = read_breaker(file, datetime.now(UTC))
                 if current.status is BreakerStatus.ACTIVE and current.until is None:
@@ -330,7 +332,7 @@ def _locked_write(file: Path, payload: dict[str, Any], *, skip_if_indefinite: bo
     except Timeout:
         raise CircuitBreakerError(
             f"circuit breaker lock {lock_path} is held by another process for more than "
-            f"{LOCK_TIMEOUT_S:.0f} s; find it (e.g. `lsof {lock_path}`) and retry"
+            f"{lock_timeout_s:g} s; find it (e.g. `lsof {lock_path}`) and retry"
         ) from None
     except OSError as exc:
         raise CircuitBreakerError(
@@ -347,6 +349,7 @@ def enable_breaker(
     now: datetime,
     until: datetime | None = None,
     keep_indefinite: bool = False,
+    lock_timeout_s: float = LOCK_TIMEOUT_S,
 ) -> bool:
     """Activate the breaker, optionally until ``until``; return False when nothing changed.
 
@@ -355,7 +358,8 @@ def enable_breaker(
     The reason is stored as given (JSON escapes control characters; readers show them
     escaped), cut to :data:`MAX_REASON_CHARS` so that a trip is never lost to its length.
     Raises :class:`ConfigError` for a blank reason or an end in the past and
-    :class:`CircuitBreakerError` when the file cannot be written.
+    :class:`CircuitBreakerError` when the file cannot be written or its lock stays held
+    by another process for ``lock_timeout_s`` (tests set it small).
     """
     if not reason.strip():
         raise ConfigError("--reason is empty; say why the breaker is enabled, e.g. 'manual'")
@@ -370,15 +374,19 @@ def enable_breaker(
         payload["until_iso"] = iso_utc(until)
     payload["changed_iso"] = iso_utc(now)
     payload["changed_by"] = _actor()
-    return _locked_write(file, payload, skip_if_indefinite=keep_indefinite)
+    return _locked_write(
+        file, payload, skip_if_indefinite=keep_indefinite, lock_timeout_s=lock_timeout_s
+    )
 
 
-def disable_breaker(file: Path, *, reason: str, now: datetime) -> None:
-    """Deactivate the breaker (also repairs an unreadable file)."""
+def disable_breaker(
+    file: Path, *, reason: str, now: datetime, lock_timeout_s: float = LOCK_TIMEOUT_S
+) -> None:
+    """Deactivate the breaker (also repairs an unreadable file); errors as for enable."""
     payload = {
         "active": False,
         "reason": cut(reason.strip(), MAX_REASON_CHARS) or "disabled",
         "changed_iso": iso_utc(now),
         "changed_by": _actor(),
     }
-    _locked_write(file, payload, skip_if_indefinite=False)
+    _locked_write(file, payload, skip_if_indefinite=False, lock_timeout_s=lock_timeout_s)

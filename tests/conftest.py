@@ -7,10 +7,12 @@ Tests that need ``../shared/data`` skip with a reason when it is absent, unless
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import freqtrade_state
 from tests.helpers import SHARED_BINANCE, make_project
 
 
@@ -29,6 +31,15 @@ def shared_data() -> Path:
 def project(tmp_path: Path) -> Path:
     """A throwaway project folder (see :func:`tests.helpers.make_project`)."""
     return make_project(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _freqtrade_persistence() -> Iterator[None]:
+    """Freqtrade's trade persistence (database or backtest mode, sessions, backtest lists)
+    is as before the test, whatever the test did (see tests/freqtrade_state.py)."""
+    saved = freqtrade_state.save()
+    yield
+    freqtrade_state.restore(saved)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -24,11 +24,11 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TextIO
 
 from app.circuit_breaker import read_breaker
 from app.errors import TradingBotError
@@ -162,31 +162,39 @@ class WaitingLine:
 
     REPEAT_S = 30.0
 
-    def __init__(self, request: RunRequest) -> None:
+    def __init__(
+        self,
+        request: RunRequest,
+        *,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.request = request
-        self.tty = sys.stderr.isatty()
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
+        self.clock = clock
         self._last: tuple[int, float] | None = None
         self._shown = False
 
     def show(self, ahead: int, left: float) -> None:
         """Called by the slot manager about twice a second while waiting."""
         text = f"waiting for a {self.request.kind} slot: {ahead} ahead, {left:.0f} s left"
-        now = time.monotonic()
+        now = self.clock()
         if not self._shown:
             _event(self.request, logging.INFO, Event.SLOT_WAITING, ahead=ahead, wait_sec=left)
         if self.tty:
-            sys.stderr.write(f"\r\x1b[K{text}")
+            self.stream.write(f"\r\x1b[K{text}")
         elif self._last is None or self._last[0] != ahead or now - self._last[1] >= self.REPEAT_S:
-            sys.stderr.write(f"{text}\n")
+            self.stream.write(f"{text}\n")
             self._last = (ahead, now)
-        sys.stderr.flush()
+        self.stream.flush()
         self._shown = True
 
     def done(self) -> None:
         """End the redrawn line (terminal only)."""
         if self._shown and self.tty:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 # -- THE GATES ------------------------------------------------------------------------------

@@ -44,8 +44,9 @@ RATIO_FIELDS: tuple[str, ...] = (
     "daily_loss_ratio",
     "daily_loss_cap_ratio",
 )
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_REASON = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
+# Used with fullmatch: `$` alone would let a trailing newline through.
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_REASON = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
 _MAX_REASONS = 64
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -60,7 +61,7 @@ def bot_label(bot_name: object, strategy_name: str) -> str:
     result is cut to 64 characters, so it is also a safe file name."""
     raw = bot_name if isinstance(bot_name, str) and bot_name.strip() else strategy_name
     label = _UNSAFE.sub("-", raw.strip()).strip("-.")[:64]
-    return label if _LABEL.match(label) else "bot"
+    return label if _LABEL.fullmatch(label) else "bot"
 
 
 def guard_file(state_dir: Path, bot: str) -> Path:
@@ -126,10 +127,11 @@ def parse_guard_metrics(text: str) -> GuardMetrics:
         raise GuardFileError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict):
         raise GuardFileError("not a JSON object")
-    if data.get("format") != FORMAT:
-        raise GuardFileError(f"format {data.get('format')!r} is not {FORMAT}")
+    fmt = data.get("format")
+    if not _count(fmt) or fmt != FORMAT:  # not 1.0 or true, which equal 1 in Python
+        raise GuardFileError(f"format {fmt!r} is not {FORMAT}")
     bot = data.get("bot")
-    if not isinstance(bot, str) or not _LABEL.match(bot):
+    if not isinstance(bot, str) or not _LABEL.fullmatch(bot):
         raise GuardFileError(f"'bot' {bot!r} is not a label of [A-Za-z0-9_.-], at most 64 long")
     strategy = data.get("strategy")
     if not isinstance(strategy, str) or len(strategy) > 128:
@@ -157,6 +159,8 @@ def read_guard_metrics(path: Path) -> GuardMetrics:
     """Read and parse one file (``OSError`` / :class:`GuardFileError` on failure)."""
     with path.open("rb") as handle:
         raw = handle.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:  # bytes: the text's length in characters can be less
+        raise GuardFileError(f"larger than {MAX_FILE_BYTES} bytes")
     try:
         return parse_guard_metrics(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -187,7 +191,7 @@ def _refusals(value: object) -> dict[str, int]:
     if not isinstance(value, dict) or len(value) > _MAX_REASONS:
         raise GuardFileError(f"'refusals' is not an object of at most {_MAX_REASONS} reasons")
     for reason, count in value.items():
-        if not _REASON.match(reason) or not _count(count):
+        if not _REASON.fullmatch(reason) or not _count(count):
             raise GuardFileError(f"'refusals' entry {reason!r}: {count!r} is not REASON: count")
     return dict(value)
 

@@ -111,7 +111,8 @@ class SlotQueue:
 
     def _dead_reason(self, ticket: Ticket, now: float) -> str | None:
         try:
-            age = now - ticket.path.stat().st_mtime
+            # lstat: a ticket that is a symlink loop has an age too (stat would fail first).
+            age = now - ticket.path.lstat().st_mtime
             data: Any = json.loads(ticket.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return "ticket vanished"

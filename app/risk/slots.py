@@ -90,10 +90,19 @@ def _text(data: dict[str, Any], key: str) -> str | None:
 class SlotManager:
     """Takes and releases slots in ``state_dir/running``."""
 
-    def __init__(self, state_dir: Path, *, limit: int, ttl_sec: int) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        limit: int,
+        ttl_sec: int,
+        guard_timeout_s: float = GUARD_TIMEOUT_S,
+    ) -> None:
         self.folder = state_dir / "running"
         self.limit = limit
         self.ttl_sec = ttl_sec
+        # How long to wait for another process's guard before SlotError (tests set it small).
+        self.guard_timeout_s = guard_timeout_s
         self.host = socket.gethostname()
         self.queue = SlotQueue(self.folder / "queue", host=self.host, ttl_sec=ttl_sec)
         # Slots kept only by processes whose runner is gone: lock file -> their pids.
@@ -155,12 +164,12 @@ class SlotManager:
         fix = "check RISK_STATE_DIR and its permissions"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            lock = FileLock(guard, timeout=GUARD_TIMEOUT_S)
+            lock = FileLock(guard, timeout=self.guard_timeout_s)
             lock.acquire()
         except Timeout:
             raise SlotError(
                 f"slot guard {guard} is held by another process for more than "
-                f"{GUARD_TIMEOUT_S:.0f} s; find it (e.g. `lsof {guard}`)"
+                f"{self.guard_timeout_s:g} s; find it (e.g. `lsof {guard}`)"
             ) from None
         except OSError as exc:
             raise SlotError(f"cannot use the slot folder {self.folder} ({exc}); {fix}") from None
@@ -254,6 +263,8 @@ class SlotManager:
             age = now - holder.path.stat().st_mtime
         except FileNotFoundError:
             return "lock file vanished"
+        except OSError:  # e.g. a symlink loop: judge the link's own age, as unparsable
+            age = now - holder.path.lstat().st_mtime
         if holder.pid is None or holder.host != self.host:
             # Unparsable, or another machine's: only the TTL can tell it is dead.
             if age > self.ttl_sec:

@@ -226,3 +226,54 @@ def test_enable_when_reason_over_limit_then_cut_not_refused(tmp_path: Path) -> N
     assert enable_breaker(file, reason="x" * 5000, now=NOW)
     reason = read_breaker(file, NOW).reason or ""
     assert reason == "x" * MAX_REASON_CHARS + "... (5000 chars)"
+
+
+@pytest.mark.parametrize(("size", "status"), [(65536, "inactive"), (65537, "unreadable")])
+def test_read_when_file_at_64_kib_limit_then_read_and_one_byte_more_unreadable(
+    tmp_path: Path, size: int, status: BreakerStatus
+) -> None:
+    """A file of exactly 64 KiB (65536 bytes) is read; 65537 bytes count as active."""
+    file = tmp_path / "cb.json"
+    file.write_text(INACTIVE + " " * (size - len(INACTIVE)))
+
+    state = read_breaker(file, NOW)
+
+    assert file.stat().st_size == size
+    assert state.status == status
+    if status == "unreadable":
+        assert "is 65537 bytes, more than the 65536 allowed" in (state.problem or "")
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        (lambda tmp: tmp / "a-file" / "cb.json", "cannot be inspected (Not a directory"),
+        (lambda tmp: tmp / "nul\x00byte.json", "cannot be inspected"),
+    ],
+    ids=["parent-is-a-file", "nul-in-name"],
+)
+def test_cache_when_path_cannot_be_inspected_then_unreadable_not_raised(
+    tmp_path: Path, path: Callable[[Path], Path], problem: str
+) -> None:
+    """A path lstat refuses (its folder is a file, a NUL in the name) counts as active."""
+    (tmp_path / "a-file").write_text("x")
+    cache = BreakerCache(path(tmp_path))
+
+    state = cache.state(NOW)
+
+    assert state.status is BreakerStatus.UNREADABLE
+    assert problem in (state.problem or "")
+    assert cache.key is None
+
+
+def test_cache_key_when_never_read_or_file_unreadable_then_none(tmp_path: Path) -> None:
+    """The key (what FileBreakerView pins a held trip to) exists only for a readable file."""
+    file = tmp_path / "cb.json"
+    cache = BreakerCache(file)
+    assert cache.key is None
+    file.write_text("{garbage")
+    assert cache.state(NOW).status is BreakerStatus.UNREADABLE
+    assert cache.key is None
+    file.write_text(INACTIVE)
+    assert cache.state(NOW).status is BreakerStatus.INACTIVE
+    assert cache.key == (file.stat().st_mtime_ns, file.stat().st_size, file.stat().st_ino)

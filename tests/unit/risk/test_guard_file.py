@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -15,7 +18,9 @@ from app.risk.guard_file import (
     GuardMetrics,
     Histogram,
     bot_label,
+    guard_file,
     parse_guard_metrics,
+    read_guard_metrics,
 )
 
 
@@ -127,3 +132,163 @@ def test_file_when_written_then_parses_back_equal(
     )
 
     assert parse_guard_metrics(metrics.to_text()) == metrics
+
+
+# -- BOUNDS AND CRAFTED SHAPES ----------------------------------------------------------------
+
+
+def _histogram(le: object, cumulative: object, count: object) -> dict[str, object]:
+    return {"le": le, "cumulative": cumulative, "count": count, "sum": 0}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"bot": "b\n"}, "'bot' 'b\\\\n' is not a label"),
+        ({"bot": 5}, "'bot' 5 is not a label"),
+        ({"refusals": {"GUARD_ERROR\n": 1}}, "'refusals' entry 'GUARD_ERROR\\\\n'"),
+        ({"refusals": {"GUARD_ERROR": True}}, "'refusals' entry 'GUARD_ERROR': True"),
+        ({"refusals": []}, "'refusals' is not an object"),
+        ({"strategy": "S" * 129}, "'strategy' is not a name of at most 128"),
+        ({"loss_streak": True}, "'loss_streak' True is not a whole number"),
+        ({"updated": float("inf")}, "'updated' inf is not a finite number"),
+        ({"daily_drawdown_ratio": float("nan")}, "'daily_drawdown_ratio' nan is not a finite"),
+        ({"check_seconds": []}, "'check_seconds' is not an object"),
+        ({"check_seconds": _histogram("ab", "ab", 0)}, "needs lists 'le' and 'cumulative'"),
+        ({"check_seconds": _histogram([1], "a", 0)}, "needs lists 'le' and 'cumulative'"),
+        ({"check_seconds": _histogram([], [], 0)}, "has 1-32 buckets"),
+        ({"check_seconds": _histogram(list(range(1, 34)), [0] * 33, 0)}, "has 1-32 buckets"),
+        ({"check_seconds": _histogram([1], [0], -1)}, "a whole 'count' >= 0"),
+        ({"check_seconds": _histogram([1], [0], 1.0)}, "a whole 'count' >= 0"),
+        ({"check_seconds": _histogram([0.5, 0.5], [0, 0], 0)}, "not strictly increasing"),
+        ({"check_seconds": _histogram([0.5, 1], [0, "1"], 1)}, "other than counts"),
+        ({"check_seconds": _histogram([0.5, 1], [0, -1], 0)}, "other than counts"),
+        ({"check_seconds": _histogram([0.5, 1], [0], 0)}, "of one length"),
+        ({"check_seconds": _histogram(list(range(1, 301)), [0] * 300, 0)}, "has 1-32 buckets"),
+        ({"format": 0}, "format 0 is not 1"),
+        ({"format": "1"}, "format '1' is not 1"),
+        ({"format": 1.0}, "format 1.0 is not 1"),
+        ({"format": True}, "format True is not 1"),
+    ],
+)
+def test_parse_when_value_at_or_past_a_bound_then_refused_naming_it(
+    change: dict[str, object], message: str
+) -> None:
+    """Trailing newlines, booleans, infinities, empty or oversized histograms: refused."""
+    with pytest.raises(GuardFileError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        parse_guard_metrics(json.dumps({**_valid(), **change}))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"strategy": "S" * 128},
+        {"updated": 0, "daily_loss_ratio": 0.0, "loss_streak": 0},
+        {"refusals": {f"R{n}": 0 for n in range(64)}},
+        {"check_seconds": _histogram([1], [0], 0)},
+        {"check_seconds": _histogram(list(range(1, 33)), [0] * 32, 0)},
+    ],
+    ids=["strategy-128", "zeros", "64-reasons", "1-bucket", "32-buckets"],
+)
+def test_parse_when_value_at_its_limit_then_accepted(change: dict[str, object]) -> None:
+    """Each limit is inclusive: 128 characters, 0, 64 reasons, 1 and 32 buckets."""
+    parsed = parse_guard_metrics(json.dumps({**_valid(), **change}))
+
+    assert parsed.to_text() == parse_guard_metrics(parsed.to_text()).to_text()
+    for name, value in change.items():
+        if name == "check_seconds":
+            assert isinstance(value, dict)
+            assert list(parsed.check_seconds.le) == value["le"]
+        else:
+            assert getattr(parsed, name) == value
+
+
+def _padded(size: int) -> bytes:
+    text = GuardMetrics(bot="b", strategy="S", updated=1.0).to_text().encode()
+    return text + b" " * (size - len(text))
+
+
+@pytest.mark.parametrize(("size", "ok"), [(65536, True), (65537, False)])
+def test_read_when_file_at_64_kib_then_read_and_one_byte_more_refused(
+    tmp_path: Path, size: int, ok: bool
+) -> None:
+    """A file of 64 KiB is read; one byte more is refused, also when it is valid JSON."""
+    path = tmp_path / "b.json"
+    path.write_bytes(_padded(size))
+
+    if ok:
+        assert read_guard_metrics(path).bot == "b"
+        assert parse_guard_metrics(_padded(size).decode()).bot == "b"
+    else:
+        with pytest.raises(GuardFileError, match="larger than 65536 bytes"):
+            read_guard_metrics(path)
+        with pytest.raises(GuardFileError, match="larger than 65536 bytes"):
+            parse_guard_metrics(_padded(size).decode())
+
+
+def test_read_when_not_utf8_then_refused_naming_it(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 are a GuardFileError, not a UnicodeDecodeError."""
+    path = tmp_path / "b.json"
+    path.write_bytes(b'{"bot": "\xff"}')
+
+    with pytest.raises(GuardFileError, match="not UTF-8 text"):
+        read_guard_metrics(path)
+
+
+def test_buckets_when_listed_then_1_2_5_series_from_half_a_ms_to_10_s() -> None:
+    """The histogram's bounds (RUNBOOK: 0.5 ms .. 10 s, 0.25 s among them, the alert's
+    threshold) are every 1 / 2.5 / 5 step of each decade between them."""
+    series = [m * 10.0**e for e in range(-4, 2) for m in (1.0, 2.5, 5.0)]
+    expected = [b for b in series if 0.0004 < b < 11]
+
+    assert pytest.approx(expected) == BUCKETS
+    assert len(BUCKETS) == len(expected) == 14
+    assert 0.25 in BUCKETS
+
+
+def test_metrics_when_new_then_histogram_empty_and_values_frozen() -> None:
+    """A fresh bot's file says no check was made; a published value cannot be changed."""
+    metrics = GuardMetrics(bot="b", strategy="S", updated=1.0)
+
+    assert metrics.check_seconds == Histogram(BUCKETS, (0,) * 14, 0, 0.0)
+    assert json.loads(metrics.to_text())["check_seconds"] == {
+        "le": list(BUCKETS),
+        "cumulative": [0] * 14,
+        "count": 0,
+        "sum": 0.0,
+    }
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        metrics.updated = 2.0  # type: ignore[misc]
+
+
+def test_to_text_when_a_ratio_is_not_finite_then_value_error_not_a_file_refused_later() -> None:
+    """The writer refuses NaN (not JSON) instead of writing a file the exporter refuses."""
+    metrics = GuardMetrics(bot="b", strategy="S", updated=1.0, daily_loss_ratio=math.nan)
+
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        metrics.to_text()
+
+
+def test_read_when_multibyte_text_over_64_kib_then_refused_by_its_bytes(tmp_path: Path) -> None:
+    """The bound is on bytes: 65537 bytes that are 65536 characters (one é) are refused."""
+    written = GuardMetrics(bot="b", strategy="é", updated=1.0).to_text()
+    text = written.replace("\\u00e9", "é").encode()  # crafted: the writer escapes non-ASCII
+    path = tmp_path / "b.json"
+    path.write_bytes(text + b" " * (65537 - len(text)))
+    assert len(path.read_text(encoding="utf-8")) == 65536
+
+    with pytest.raises(GuardFileError, match="larger than 65536 bytes"):
+        read_guard_metrics(path)
+
+
+def test_guard_file_when_named_then_one_file_per_bot_under_state_guard(tmp_path: Path) -> None:
+    """``<RISK_STATE_DIR>/guard/<bot>.json``: where the exporter looks for each bot."""
+    assert (
+        guard_file(tmp_path / "state", "desk-one") == tmp_path / "state" / "guard" / "desk-one.json"
+    )
+
+
+def test_histogram_when_assigned_then_frozen() -> None:
+    """A published histogram is a value: nobody changes its counts after the fact."""
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Histogram().count = 5  # type: ignore[misc]

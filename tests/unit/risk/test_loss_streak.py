@@ -57,3 +57,39 @@ def test_account_evaluation_when_cooling_down_then_cooldown_state_without_entry(
 
     assert LossStreakRule.account_level is True
     assert RULE.check(ctx(acct), NOW).state is RiskState.COOLDOWN
+
+
+@pytest.mark.parametrize("streak", [3, 4])
+def test_entry_when_streak_at_limit_and_last_loss_time_unknown_then_refused_without_end(
+    streak: int,
+) -> None:
+    """A streak at the limit whose last loss has no close time fails closed: refused, no end."""
+    acct = account(loss_streak=streak, last_loss_at=None)
+
+    decision = RULE.check(ctx(acct, entry()), NOW + timedelta(days=365))
+
+    assert not decision.allowed
+    assert decision.reason is Reason.LOSS_STREAK
+    assert decision.state is RiskState.COOLDOWN
+    assert decision.until is None
+    assert decision.detail.startswith(f"{streak} losing trades in a row (RISK_LOSS_STREAK_MAX=3)")
+    assert "the last loss has no close time" in decision.detail
+    assert "unset RISK_LOSS_STREAK_MAX" in decision.detail
+
+
+def test_entry_when_streak_below_limit_and_last_loss_time_unknown_then_allowed() -> None:
+    """Below the limit a missing time changes nothing: the streak has not tripped."""
+    acct = account(loss_streak=2, last_loss_at=None)
+
+    assert RULE.check(ctx(acct, entry()), NOW).allowed
+
+
+def test_refusal_when_cooling_down_then_detail_names_streak_limit_and_length() -> None:
+    """The operator's line says how many losses, the limit and how long the cooldown lasts."""
+    acct = account(loss_streak=4, last_loss_at=LAST_LOSS)
+
+    decision = RULE.check(ctx(acct, entry()), NOW)
+
+    assert decision.detail == (
+        "4 losing trades in a row (RISK_LOSS_STREAK_MAX=3); cooling down for 0:30:00"
+    )

@@ -4,6 +4,7 @@ restarts, and never able to stop the guard from deciding."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import textwrap
@@ -20,7 +21,7 @@ from freqtrade.persistence import Trade, init_db
 from app.circuit_breaker import BreakerState, BreakerStatus
 from app.risk.breaker_view import MemoryBreakerView
 from app.risk.guard import Guard, GuardMode
-from app.risk.guard_file import BUCKETS, read_guard_metrics
+from app.risk.guard_file import BUCKETS, GuardMetrics, Histogram, read_guard_metrics
 from app.risk.publish import GuardPublisher, daily_ratios
 from app.risk.snapshot import AccountSnapshot
 from app.settings import load_settings
@@ -280,3 +281,250 @@ def test_backtest_when_guard_runs_then_nothing_published(
 
     assert strategy.guard_runtime.publisher is None
     assert not (tmp_path / "state" / "guard").exists()
+
+
+# -- EDGES OF THE FIGURES ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"day_peak_equity": None}, (5 / 102, 5 / 102)),  # the peak is the day start here
+        ({"day_peak_equity": None, "realised_today": 3.0, "unrealised": 2.0}, (0.0, 0.0)),
+        ({"wallet": 0.0, "realised_today": 0.0, "unrealised": -1.0, "day_peak_equity": None},
+         (None, None)),
+        ({"wallet": 1.0, "realised_today": 1.0, "unrealised": 0.0, "day_peak_equity": None},
+         (0.0, None)),
+    ],
+    ids=["no-peak-yet", "in-profit", "nothing-to-lose", "day-started-at-zero"],
+)  # fmt: skip
+def test_daily_ratios_when_peak_unknown_or_base_not_positive_then_as_documented(
+    values: dict[str, Any], expected: tuple[float | None, float | None]
+) -> None:
+    """No peak yet: the day start or equity is the peak; a base of 0 has no ratio (None),
+    never a division by zero."""
+    assert daily_ratios(_account(**values)) == pytest.approx(expected)
+
+
+def test_publish_when_durations_odd_then_only_real_ones_counted_each_in_its_bucket(
+    tmp_path: Path,
+) -> None:
+    """A duration on a bound lands in that bucket (le is inclusive); 0 counts; a negative,
+    NaN or infinite one (a clock step) is dropped rather than poisoning the sum."""
+    path = tmp_path / "b.json"
+    publisher = _publisher(path)
+    for seconds in (0.0, 0.25, -1.0, float("nan"), float("inf")):
+        publisher.observe(seconds)
+
+    publisher.publish(_guard(), None, NOW)
+
+    hist = read_guard_metrics(path).check_seconds
+    cumulative = dict(zip(BUCKETS, hist.cumulative, strict=True))
+    assert (cumulative[0.0005], cumulative[0.1], cumulative[0.25]) == (1, 1, 2)
+    assert (hist.count, hist.total) == (2, 0.25)
+
+
+def test_publish_when_guard_count_unchanged_then_counter_unchanged(tmp_path: Path) -> None:
+    """Publishing the same guard count twice adds nothing (only increments are added)."""
+    path = tmp_path / "b.json"
+    publisher, guard = _publisher(path), _guard()
+    guard.refusals["STALE_DATA"] = 4
+    publisher.publish(guard, None, NOW)
+    publisher.publish(guard, None, NOW + timedelta(seconds=5))
+
+    assert read_guard_metrics(path).refusals["STALE_DATA"] == 4
+
+
+def test_publish_when_ratios_infinite_then_unknown_and_zero_kept(tmp_path: Path) -> None:
+    """A ratio that is not finite (an infinite price in the snapshot) is published as
+    unknown, never as a file the exporter refuses; a day without loss is 0, not unknown."""
+    infinite, flat = tmp_path / "inf.json", tmp_path / "flat.json"
+
+    assert _publisher(infinite).publish(_guard(), _account(unrealised=-math.inf), NOW)
+    assert _publisher(flat).publish(
+        _guard(), _account(realised_today=0.0, unrealised=0.0, day_peak_equity=None), NOW
+    )
+
+    got = read_guard_metrics(infinite)
+    assert (got.daily_drawdown_ratio, got.daily_loss_ratio) == (None, None)
+    got = read_guard_metrics(flat)
+    assert (got.daily_drawdown_ratio, got.daily_loss_ratio) == (0.0, 0.0)
+
+
+def test_publish_when_no_account_this_loop_then_last_ratios_kept(tmp_path: Path) -> None:
+    """A loop whose snapshot failed keeps the last good loop's ratios and streak."""
+    path = tmp_path / "b.json"
+    publisher, guard = _publisher(path), _guard()
+    publisher.publish(guard, _account(), NOW)
+    publisher.publish(guard, None, NOW + timedelta(seconds=5))
+
+    got = read_guard_metrics(path)
+    assert got.daily_drawdown_ratio == pytest.approx(13 / 110)
+    assert got.loss_streak == 2
+
+
+def test_publish_when_write_works_again_then_logged_once_as_written(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """After failures, the first good write says so once (the operator's all-clear)."""
+    folder = tmp_path / "guard"
+    folder.write_text("a file for now")
+    publisher = _publisher(folder / "b.json")
+    assert not publisher.publish(_guard(), None, NOW)
+    folder.unlink()
+
+    assert publisher.publish(_guard(), None, NOW)
+    assert publisher.publish(_guard(), None, NOW)
+
+    messages = [r["message"] for r in risk_log() if r["message"].startswith("guard_metrics")]
+    assert messages == ["guard_metrics_unwritten", "guard_metrics_written"]
+
+
+def test_publish_when_the_problem_changes_then_each_problem_warned(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """One warning per distinct problem, not per loop and not only the first."""
+    folder = tmp_path / "guard"
+    folder.write_text("a file")
+    publisher = _publisher(folder / "b.json")
+    publisher.publish(_guard(), None, NOW)
+    publisher.publish(_guard(), None, NOW)
+    folder.unlink()
+    folder.mkdir()
+    (folder / "b.json").mkdir()  # now the replace fails instead
+    publisher.publish(_guard(), None, NOW)
+
+    errors = [r["error"] for r in risk_log() if r["message"] == "guard_metrics_unwritten"]
+    assert len(errors) == 2
+    assert errors[0] != errors[1]
+    assert list(folder.iterdir()) == [folder / "b.json"]  # the temp file was removed
+
+
+def test_publisher_when_previous_file_of_another_bot_or_other_buckets_then_not_continued(
+    tmp_path: Path,
+) -> None:
+    """Another bot's file is never continued; a histogram of other buckets is dropped (its
+    counts would land in the wrong bounds) while the refusal counts continue."""
+    other_bot = tmp_path / "other.json"
+    other_bot.write_text(
+        GuardMetrics(bot="x", strategy="S", updated=1.0, refusals={"GUARD_ERROR": 7}).to_text()
+    )
+    other_buckets = tmp_path / "buckets.json"
+    other_buckets.write_text(
+        GuardMetrics(
+            bot="b",
+            strategy="S",
+            updated=1.0,
+            refusals={"GUARD_ERROR": 7},
+            check_seconds=Histogram((1.0,), (3,), 3, 0.9),
+        ).to_text()
+    )
+
+    _publisher(other_bot).publish(_guard(), None, NOW)
+    _publisher(other_buckets).publish(_guard(), None, NOW)
+
+    assert read_guard_metrics(other_bot).refusals["GUARD_ERROR"] == 0
+    continued = read_guard_metrics(other_buckets)
+    assert continued.refusals["GUARD_ERROR"] == 7
+    assert (continued.check_seconds.le, continued.check_seconds.count) == (BUCKETS, 0)
+
+
+def test_publisher_when_restarted_then_bucket_counts_continue_exactly(tmp_path: Path) -> None:
+    """The per-bucket counts rebuilt from the cumulative file are the ones written."""
+    path = tmp_path / "b.json"
+    first = _publisher(path)
+    for seconds in (0.0004, 0.003, 0.003, 0.3, 20.0):
+        first.observe(seconds)
+    first.publish(_guard(), None, NOW)
+    written = read_guard_metrics(path).check_seconds
+
+    _publisher(path).publish(_guard(), None, NOW)
+
+    again = read_guard_metrics(path).check_seconds
+    assert again == written
+    assert again.total == pytest.approx(20.3064)
+
+
+def test_flush_when_never_published_then_nothing_written(tmp_path: Path) -> None:
+    """At exit a publisher that never saw a loop writes nothing (no guard, no state)."""
+    path = tmp_path / "b.json"
+    publisher = _publisher(path, clock=lambda: 5.0)
+    publisher.observe(0.1)
+
+    publisher.flush()
+
+    assert not path.exists()
+
+
+def test_flush_when_checks_since_the_last_loop_then_written_at_clock_time(tmp_path: Path) -> None:
+    """At exit the checks and refusals since the last loop are written, stamped by the clock."""
+    path = tmp_path / "b.json"
+    publisher, guard = _publisher(path, clock=lambda: 12345.0), _guard()
+    publisher.publish(guard, None, NOW)
+    publisher.observe(0.1)
+    guard.refusals["STALE_DATA"] = 2
+
+    publisher.flush()
+
+    got = read_guard_metrics(path)
+    assert (got.updated, got.check_seconds.count, got.refusals["STALE_DATA"]) == (12345.0, 1, 2)
+
+
+AT_EXIT = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from app.risk.breaker_view import MemoryBreakerView
+from app.risk.guard import Guard, GuardMode
+from app.risk.publish import GuardPublisher
+from app.settings import load_settings
+guard = Guard(load_settings({}, dotenv_path=None), mode=GuardMode.LIVE,
+              breaker=MemoryBreakerView(), incidents=None, correlation_id="t")
+publisher = GuardPublisher(Path(sys.argv[1]), bot="b", strategy="S", drawdown_limit=None,
+                           loss_cap=None, tracks_streak=False)
+publisher.publish(guard, None, datetime(2026, 1, 1, tzinfo=UTC))
+publisher.observe(0.01)
+guard.refusals["GUARD_ERROR"] = 3
+"""
+
+
+def test_publisher_when_process_exits_then_last_checks_flushed(tmp_path: Path) -> None:
+    """A bot stopped between loops still publishes what it counted since the last loop."""
+    path = tmp_path / "b.json"
+    done = subprocess.run(
+        [sys.executable, "-c", AT_EXIT, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=REPO_ROOT,
+    )
+
+    assert done.returncode == 0, done.stderr
+    got = read_guard_metrics(path)
+    assert (got.check_seconds.count, got.refusals["GUARD_ERROR"]) == (1, 3)
+
+
+def test_for_bot_when_built_from_settings_then_label_limits_and_streak_follow(
+    tmp_path: Path,
+) -> None:
+    """The bot's file and figures follow its config and the RISK_* settings."""
+    settings = load_settings(
+        {
+            "RISK_STATE_DIR": str(tmp_path / "state"),
+            "RISK_MAX_DAILY_DRAWDOWN_PCT": "0.1",
+            "RISK_LOSS_STREAK_MAX": "3",
+        },
+        dotenv_path=None,
+    )
+
+    publisher = GuardPublisher.for_bot(settings, {"bot_name": "desk one"}, "S")
+    publisher.publish(_guard(), _account(), NOW)
+    without = GuardPublisher.for_bot(load_settings({}, dotenv_path=None), {}, "Strat")
+
+    got = read_guard_metrics(tmp_path / "state" / "guard" / "desk-one.json")
+    assert (publisher.bot, publisher.strategy) == ("desk-one", "S")
+    assert (got.daily_drawdown_limit_ratio, got.daily_loss_cap_ratio) == (0.1, None)
+    assert got.daily_loss_ratio == pytest.approx(5 / 102)  # valued: a daily rule is on
+    assert got.loss_streak == 2
+    assert (without.bot, without.path.name) == ("Strat", "Strat.json")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from app.processes import PROCESS_TAG_ENV, RunProcesses
-from app.risk.slots import Heartbeat, SlotManager
+from app.risk.slots import Heartbeat, SlotError, SlotManager
 from tests.unit.risk.conftest import LogReader
 
 
@@ -208,76 +213,289 @@ def test_heartbeat_when_running_then_lock_mtime_refreshed(tmp_path: Path) -> Non
     assert slot.path.stat().st_mtime > 1.0
 
 
-# -- WAITING FOR A SLOT (first come, first served) -------------------------------------------
+def test_acquire_when_not_waiting_then_waited_time_within_the_call(tmp_path: Path) -> None:
+    """waited_sec is the time spent in acquire (the gates re-check only after a real wait)."""
+    manager = _manager(tmp_path)
+    before = time.monotonic()
+    slot, _ = manager.acquire(kind="backtest", run_id="r", correlation_id="c")
+    spent = time.monotonic() - before
+
+    assert slot is not None
+    assert 0 <= slot.waited_sec <= spent
 
 
-def _ticket(manager: SlotManager, seq: int, **content: object) -> Path:
-    manager.queue.folder.mkdir(parents=True, exist_ok=True)
-    path = manager.queue.folder / f"{seq:012d}_1_w.ticket"
-    path.write_text(json.dumps(content))
-    return path
-
-
-def test_acquire_when_someone_waits_then_a_run_that_does_not_wait_is_refused(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("correlation", "part"),
+    [("x" * 100, "x" * 80), ("a/b c", "a-b-c"), ("///", "-"), ("", "none")],
+)
+def test_acquire_when_correlation_id_long_or_unsafe_then_file_name_bounded_and_safe(
+    tmp_path: Path, correlation: str, part: str
 ) -> None:
-    """A free slot goes to the oldest waiter, not to a newcomer."""
-    manager = _manager(tmp_path, limit=1)
-    _ticket(manager, 1, pid=os.getpid(), host=socket.gethostname(), started_epoch=time.time())
+    """The correlation part of the lock file name is cut to 80 characters of [A-Za-z0-9._-]."""
+    manager = _manager(tmp_path)
+    slot, _ = manager.acquire(kind="backtest", run_id="r", correlation_id=correlation)
+
+    assert slot is not None
+    assert slot.path.name.endswith(f"_{os.getpid()}_{part}.lock")
+    assert json.loads(slot.path.read_text())["correlation_id"] == correlation
+
+
+def test_acquire_when_other_hosts_lock_mtime_in_the_future_then_kept(tmp_path: Path) -> None:
+    """Another host's clock running ahead (an mtime in the future) is not a stale lock."""
+    manager = _manager(tmp_path, ttl=60)
+    ahead = _fake_lock(manager, "hyperopt_1_1_x.lock", pid=1, host="another-machine")
+    future = time.time() + 3600
+    os.utime(ahead, (future, future))
+
     slot, count = manager.acquire(kind="backtest", run_id="new", correlation_id="c")
+
     assert slot is None
-    assert count == 0
+    assert count == 1
+    assert ahead.exists()
 
 
-def test_acquire_when_waiter_dead_then_its_ticket_skipped(
-    tmp_path: Path, risk_log: LogReader
-) -> None:
-    """A ticket whose waiter is gone (dead pid, or another host's stale ticket) is deleted."""
-    manager = _manager(tmp_path, limit=1, ttl=60)
-    dead = _ticket(manager, 1, pid=_dead_pid(), host=socket.gethostname())
-    stale = _ticket(manager, 2, pid=1, host="another-machine")
+def test_acquire_when_host_sorts_after_ours_and_lock_stale_then_reclaimed(tmp_path: Path) -> None:
+    """Any other host name (not only those sorting before ours) is judged by the TTL alone."""
+    manager = _manager(tmp_path, ttl=60)
+    stale = _fake_lock(
+        manager, "hyperopt_1_1_x.lock", pid=os.getpid(), host=socket.gethostname() + "-peer"
+    )
     old = time.time() - 120
     os.utime(stale, (old, old))
+
     slot, _ = manager.acquire(kind="backtest", run_id="new", correlation_id="c")
+
     assert slot is not None
-    assert not dead.exists() and not stale.exists()
-    assert len([r for r in risk_log() if r["message"] == "slot_ticket_skipped"]) == 2
+    assert not stale.exists()
 
 
-def test_acquire_when_wait_times_out_then_none_and_ticket_removed(tmp_path: Path) -> None:
-    """Waiting is bounded: after wait_sec the run is refused and leaves the queue."""
+def test_acquire_when_lock_file_is_a_dangling_symlink_then_reclaimed(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """A ``*.lock`` that points nowhere is reclaimed as vanished, not a crash."""
+    manager = _manager(tmp_path)
+    manager.folder.mkdir(parents=True)
+    link = manager.folder / "backtest_1_1_gone.lock"
+    link.symlink_to(tmp_path / "nothing-here")
+
+    slot, _ = manager.acquire(kind="backtest", run_id="new", correlation_id="c")
+
+    assert slot is not None
+    assert not link.is_symlink()
+    assert [r["why"] for r in risk_log() if r["message"] == "slot_reclaimed"] == [
+        "lock file vanished"
+    ]
+
+
+def test_acquire_when_lock_file_is_a_symlink_loop_then_held_until_its_ttl(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """A ``*.lock`` that is a symlink to itself counts as an unparsable holder (a slot
+    taken until the link is older than the TTL), not a SlotError for every run."""
+    manager = _manager(tmp_path, limit=1, ttl=60)
+    manager.folder.mkdir(parents=True)
+    loop = manager.folder / "backtest_1_1_loop.lock"
+    loop.symlink_to(loop.name)
+
+    assert manager.acquire(kind="backtest", run_id="a", correlation_id="c") == (None, 1)
+    old = 1.0  # long ago: the link's age is now - mtime
+    os.utime(loop, (old, old), follow_symlinks=False)
+    slot, _ = manager.acquire(kind="backtest", run_id="b", correlation_id="c")
+
+    assert slot is not None
+    assert not loop.is_symlink()
+    (why,) = [r["why"] for r in risk_log() if r["message"] == "slot_reclaimed"]
+    assert why.startswith("no heartbeat for 1")
+
+
+@pytest.mark.parametrize("pid", [True, "4242", 1.5])
+def test_holders_when_pid_not_an_integer_then_unknown(tmp_path: Path, pid: object) -> None:
+    """A crafted pid (a boolean, text, a float) is not taken for a process id."""
+    manager = _manager(tmp_path)
+    _fake_lock(manager, "backtest_1_1_x.lock", pid=pid, host=socket.gethostname(), run_id="x")
+
+    (holder,) = manager.holders()
+
+    assert holder.pid is None
+    assert (holder.host, holder.run_id) == (socket.gethostname(), "x")
+
+
+def test_release_when_lock_file_already_reclaimed_then_no_error(tmp_path: Path) -> None:
+    """Releasing a slot whose file another run reclaimed is fine (nothing to delete)."""
+    manager = _manager(tmp_path)
+    slot, _ = manager.acquire(kind="backtest", run_id="r", correlation_id="c")
+    assert slot is not None
+    slot.path.unlink()
+
+    manager.release(slot)
+
+    assert list(manager.folder.glob("*.lock")) == []
+
+
+def test_acquire_when_state_dir_is_a_file_then_slot_error_naming_the_fix(tmp_path: Path) -> None:
+    """A slot folder that cannot be created is a SlotError (exit 1) saying what to check."""
+    (tmp_path / "state").write_text("a file where RISK_STATE_DIR should be")
+    manager = _manager(tmp_path)
+
+    with pytest.raises(SlotError, match="check RISK_STATE_DIR and its permissions") as error:
+        manager.acquire(kind="backtest", run_id="r", correlation_id="c")
+
+    assert error.value.exit_code == 1
+    assert f"cannot use the slot folder {manager.folder}" in str(error.value)
+
+
+def test_acquire_when_queue_folder_unusable_while_waiting_then_slot_error(tmp_path: Path) -> None:
+    """A file system error inside the guard (here: the queue folder is a file) is a
+    SlotError naming the slot folder, and the guard is released."""
     manager = _manager(tmp_path, limit=1)
     held, _ = manager.acquire(kind="backtest", run_id="held", correlation_id="c0")
-    seen: list[tuple[int, float]] = []
-    started = time.monotonic()
-    slot, count = manager.acquire(
-        kind="backtest",
-        run_id="waiter",
-        correlation_id="c1",
-        wait_sec=0.6,
-        on_wait=lambda ahead, left: seen.append((ahead, left)),
-    )
     assert held is not None
-    assert slot is None and count == 1
-    assert time.monotonic() - started >= 0.6
-    assert seen and seen[0][0] == 0 and 0 < seen[0][1] <= 0.6
-    assert list(manager.queue.folder.glob("*.ticket")) == []
+    manager.queue.folder.write_text("not a folder")
+
+    with pytest.raises(SlotError, match="cannot use the slot folder"):
+        manager.acquire(kind="backtest", run_id="w", correlation_id="c1", wait_sec=5)
+
+    manager.release(held)
+    slot, _ = manager.acquire(kind="backtest", run_id="next", correlation_id="c2")
+    assert slot is not None
 
 
-def test_acquire_when_slot_frees_while_waiting_then_taken_with_waited_time(
+def test_slot_and_holder_when_assigned_then_frozen(tmp_path: Path) -> None:
+    """A held slot and a holder's record are values: nobody re-points them at another file."""
+    manager = _manager(tmp_path)
+    slot, _ = manager.acquire(kind="backtest", run_id="r", correlation_id="c")
+    assert slot is not None
+    (holder,) = manager.holders()
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        slot.path = tmp_path / "other.lock"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        holder.pid = 1  # type: ignore[misc]
+
+
+def test_manager_when_arguments_positional_then_type_error(tmp_path: Path) -> None:
+    """Limit, TTL, kind, run id and correlation id are keyword-only: none takes another's
+    place (a TTL given as the limit would change how many runs may run)."""
+    with pytest.raises(TypeError):
+        SlotManager(tmp_path, 1, 900)  # type: ignore[misc]
+    manager = _manager(tmp_path)
+    with pytest.raises(TypeError):
+        manager.acquire("backtest", "r", "c")  # type: ignore[misc]
+    assert not manager.folder.exists()
+
+
+# -- HEARTBEAT --------------------------------------------------------------------------------
+
+
+def _heartbeats() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "slot-heartbeat"]
+
+
+def test_heartbeat_when_lock_file_reclaimed_then_stops_by_itself(tmp_path: Path) -> None:
+    """Once its file is gone the heartbeat ends: it never touches a path it no longer owns."""
+    with Heartbeat(tmp_path / "reclaimed.lock", interval=0.01):
+        for _ in range(1000):
+            if not _heartbeats():
+                break
+            time.sleep(0.01)
+        running_inside = _heartbeats()
+
+    assert running_inside == []
+
+
+def test_heartbeat_when_touch_fails_for_a_while_then_keeps_beating(tmp_path: Path) -> None:
+    """A passing file system error does not stop the heartbeat (the slot would go stale)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("for a while the folder is a file: os.utime fails (not a folder)")
+    real = tmp_path / "real"
+    real.mkdir()
+    lock = real / "x.lock"
+    lock.write_text("{}")
+    os.utime(lock, (1.0, 1.0))
+    folder = tmp_path / "running"
+    folder.symlink_to(blocker)
+    with Heartbeat(folder / "x.lock", interval=0.02):
+        time.sleep(0.3)  # about 15 failed beats
+        switch = tmp_path / "switch"
+        switch.symlink_to(real)
+        switch.replace(folder)  # atomic: the path never vanishes (which would end the beats)
+        for _ in range(500):
+            if lock.stat().st_mtime > 1.0:
+                break
+            time.sleep(0.02)
+
+    assert lock.stat().st_mtime > 1.0
+
+
+HEARTBEAT_NOT_STOPPED = """
+import sys
+from pathlib import Path
+from app.risk.slots import Heartbeat
+Heartbeat(Path(sys.argv[1]), interval=0.05).__enter__()
+print("exiting")
+"""
+
+
+def test_heartbeat_when_runner_exits_without_stopping_it_then_process_still_exits(
     tmp_path: Path,
 ) -> None:
-    """A waiter gets the slot as soon as the holder releases it."""
-    manager = _manager(tmp_path, limit=1)
-    held, _ = manager.acquire(kind="backtest", run_id="held", correlation_id="c0")
-    assert held is not None
+    """The heartbeat thread is a daemon: it never keeps a finished runner alive."""
+    lock = tmp_path / "x.lock"
+    lock.write_text("{}")
 
-    def release_later(_ahead: int, _left: float) -> None:
-        manager.release(held)
-
-    slot, _ = manager.acquire(
-        kind="backtest", run_id="waiter", correlation_id="c1", wait_sec=30, on_wait=release_later
+    done = subprocess.run(
+        [sys.executable, "-c", HEARTBEAT_NOT_STOPPED, str(lock)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
-    assert slot is not None
-    assert 0 < slot.waited_sec < 30
-    assert list(manager.queue.folder.glob("*.ticket")) == []
+
+    assert (done.returncode, done.stdout.strip()) == (0, "exiting")
+
+
+def test_acquire_when_other_hosts_lock_dates_from_1970_then_reclaimed(tmp_path: Path) -> None:
+    """A lock whose mtime is near the epoch (a host whose clock was reset) is very old,
+    not young: its age is now minus its mtime."""
+    manager = _manager(tmp_path, ttl=60)
+    ancient = _fake_lock(manager, "hyperopt_1_1_x.lock", pid=1, host="another-machine")
+    os.utime(ancient, (1.0, 1.0))
+
+    slot, count = manager.acquire(kind="backtest", run_id="new", correlation_id="c")
+
+    assert slot is not None and count == 1
+    assert not ancient.exists()
+
+
+class _ReleaseWhenReclaimed(logging.Handler):
+    """Another run releases its slot (deletes its lock file, outside the guard) at the
+    moment a dead run's slot is being reclaimed: a real interleaving, made deterministic."""
+
+    def __init__(self, releasing: Path) -> None:
+        super().__init__()
+        self.releasing = releasing
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "slot_reclaimed":
+            self.releasing.unlink(missing_ok=True)
+
+
+def test_acquire_when_a_run_releases_while_slots_listed_then_reclaimed_as_vanished(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """A lock file deleted between the listing and its check is no error: the slot is free."""
+    manager = _manager(tmp_path, limit=1)
+    _fake_lock(manager, "backtest_1_1_a.lock", pid=_dead_pid(), host=socket.gethostname())
+    releasing = _fake_lock(
+        manager, "backtest_2_1_b.lock", pid=os.getpid(), host=socket.gethostname()
+    )
+    handler = _ReleaseWhenReclaimed(releasing)
+    logging.getLogger("tradingbot").addHandler(handler)
+    try:
+        slot, count = manager.acquire(kind="backtest", run_id="new", correlation_id="c")
+    finally:
+        logging.getLogger("tradingbot").removeHandler(handler)
+
+    assert slot is not None and count == 1
+    whys = [r["why"] for r in risk_log() if r["message"] == "slot_reclaimed"]
+    assert whys[1:] == ["lock file vanished"]
