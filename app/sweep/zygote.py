@@ -49,6 +49,7 @@ WARM_MODULES = (
 )  # fmt: skip
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
+_REAP_WAIT_SEC = 5.0  # for killed job processes to end
 _KILL_GRACE_SEC = 5.0
 
 
@@ -63,9 +64,13 @@ def _kill_tree(root_pid: int) -> None:
     """SIGKILL the job's process group and every remaining descendant of this process."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(root_pid, signal.SIGKILL)
-    for proc in psutil.Process().children(recursive=True):
+    killed = psutil.Process().children(recursive=True)
+    for proc in killed:
         with contextlib.suppress(psutil.Error):
             proc.kill()
+    # SIGKILL takes effect asynchronously: wait for (and reap, as their subreaper) every
+    # killed process, so no zombie of this job is left for the next one to find.
+    psutil.wait_procs(killed, timeout=_REAP_WAIT_SEC)
     with contextlib.suppress(ChildProcessError):
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass

@@ -108,7 +108,7 @@ class DaskCluster:
                         found.extend(proc.children(recursive=True))
                 except psutil.NoSuchProcess:
                     continue
-        return found
+        return [p for p in found if _alive(p)]
 
     def worker_running_a_job(self) -> subprocess.Popen[bytes] | None:
         for worker in self.workers:
@@ -390,3 +390,11 @@ def test_cluster_sweep_when_worker_killed_mid_job_then_job_reruns_and_sweep_comp
         texts = [row[0] for row in conn.execute("select description from incidents")]
     assert any("was lost while running it" in t for t in texts), texts
     assert json.loads(stdout)["exit_code"] == 0
+
+
+def _alive(proc: psutil.Process) -> bool:
+    """Running, not a zombie (a zombie is only an exit status waiting to be read)."""
+    try:
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
