@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from app.config_input import (
     OptionalPlainDecimal,
@@ -31,6 +31,7 @@ from app.config_input import (
     read_dotenv,
 )
 from app.errors import ConfigError
+from app.explicit_settings import ExplicitSettings
 from app.telegram.settings import load_telegram_settings
 from app.text import cut, printable, shown
 
@@ -43,7 +44,7 @@ def _allowed(text: str) -> dict[str, Any]:
     return {"allowed": text}
 
 
-class RiskSettings(BaseSettings):
+class RiskSettings(ExplicitSettings):
     """The guard's configuration. Field docs are the operator contract (see RUNBOOK)."""
 
     model_config = SettingsConfigDict(
@@ -200,18 +201,6 @@ class RiskSettings(BaseSettings):
         description="At most one incident per refusal reason in this many seconds.",
         json_schema_extra=_allowed("a whole number of seconds in [0, 86400]"),
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only explicit values: :func:`load_settings` reads the environment and ``.env`` once."""
-        return (init_settings,)
 
     @field_validator("state_dir", "circuit_breaker_file", "db_path", mode="before")
     @classmethod

@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from app.errors import ConfigError
+from app.explicit_settings import ExplicitSettings
 from app.redaction import Redactor
 
 ENV_PREFIX = "TELEGRAM_"
@@ -38,7 +39,7 @@ def _allowed(text: str) -> dict[str, Any]:
     return {"allowed": text}
 
 
-class TelegramSettings(BaseSettings):
+class TelegramSettings(ExplicitSettings):
     """Where operations messages go and who may command. Field docs are the operator contract."""
 
     model_config = SettingsConfigDict(
@@ -67,18 +68,6 @@ class TelegramSettings(BaseSettings):
         "server); /bot<token>/<method> is added.",
         json_schema_extra=_allowed("an http(s) URL without /bot..., e.g. https://api.telegram.org"),
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only explicit values: :func:`load_telegram_settings` reads the sources once."""
-        return (init_settings,)
 
     @field_validator("bot_token", mode="before")
     @classmethod
