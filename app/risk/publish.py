@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import bisect
+import contextlib
 import logging
 import math
 import os
@@ -200,7 +201,10 @@ class GuardPublisher:
             self._tmp.write_text(text, encoding="utf-8")
             self._tmp.replace(self.path)
         except OSError as exc:
-            self._tmp.unlink(missing_ok=True)  # a half-written temp file helps nobody
+            # A half-written temp file helps nobody; its cleanup failing (no folder to hold
+            # it) must not hide the cause from the warning.
+            with contextlib.suppress(OSError):
+                self._tmp.unlink()
             self._failed(f"{type(exc).__name__}: {exc}")
             return False
         if self._problem is not None:

@@ -528,3 +528,70 @@ def test_for_bot_when_built_from_settings_then_label_limits_and_streak_follow(
     assert got.daily_loss_ratio == pytest.approx(5 / 102)  # valued: a daily rule is on
     assert got.loss_streak == 2
     assert (without.bot, without.path.name) == ("Strat", "Strat.json")
+
+
+# -- ROUND 3 OF MUTATION TESTING: what the survivors showed untested -------------------------
+
+
+def test_snapshot_when_no_guard_seen_yet_then_state_active_and_counts_zero(tmp_path: Path) -> None:
+    """Before its first loop a publisher's figures are those of a fresh guard: ACTIVE, no
+    refusal, no check (never an error for want of a guard)."""
+    got = _publisher(tmp_path / "b.json").snapshot(7.0)
+
+    assert (got.state, got.updated, sum(got.refusals.values())) == ("ACTIVE", 7.0, 0)
+    assert got.check_seconds.count == 0
+
+
+def test_publish_when_guard_counts_a_reason_not_exported_from_start_then_counted_exactly(
+    tmp_path: Path,
+) -> None:
+    """A reason outside the entry reasons (here a run-gate one) is still published with the
+    guard's exact count, from zero."""
+    path = tmp_path / "b.json"
+    publisher, guard = _publisher(path), _guard()
+    guard.refusals["MAX_DD_BLOCK"] = 2
+    publisher.publish(guard, None, NOW)
+    guard.refusals["MAX_DD_BLOCK"] = 5
+    publisher.publish(guard, None, NOW)
+
+    assert read_guard_metrics(path).refusals["MAX_DD_BLOCK"] == 5
+
+
+def test_flush_when_the_clock_fails_at_exit_then_no_exception_and_warned(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """A flush that fails (here its clock raises) never raises out of the exit handler; the
+    failure is logged like a loop's."""
+
+    def broken_clock() -> float:
+        raise RuntimeError("clock gone")
+
+    publisher = _publisher(tmp_path / "b.json", clock=broken_clock)
+    publisher.publish(_guard(), None, NOW)
+
+    publisher.flush()
+
+    errors = [r["error"] for r in risk_log() if r["message"] == "guard_metrics_unwritten"]
+    assert errors == ["RuntimeError: clock gone"]
+
+
+def test_publish_when_folder_cannot_be_created_then_warning_names_the_folder_error(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """The warning gives the real cause (the folder is a file), not a side error of cleaning
+    up a temp file that was never made."""
+    folder = tmp_path / "guard"
+    folder.write_text("a file where the folder should be")
+
+    assert _publisher(folder / "b.json").publish(_guard(), None, NOW) is False
+
+    errors = [r["error"] for r in risk_log() if r["message"] == "guard_metrics_unwritten"]
+    assert len(errors) == 1
+    assert errors[0].startswith("FileExistsError") and str(folder) in errors[0]
+
+
+def test_publisher_when_bot_and_strategy_given_by_position_then_refused(tmp_path: Path) -> None:
+    """Bot label and strategy are both strings: they are keyword-only, so they cannot be
+    swapped by position."""
+    with pytest.raises(TypeError):
+        GuardPublisher(tmp_path / "b.json", "b", "S", 0.08, 0.05, True)  # type: ignore[call-arg]
