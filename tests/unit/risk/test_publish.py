@@ -295,14 +295,21 @@ def test_backtest_when_guard_runs_then_nothing_published(
          (None, None)),
         ({"wallet": 1.0, "realised_today": 1.0, "unrealised": 0.0, "day_peak_equity": None},
          (0.0, None)),
+        ({"unrealised": -60.0}, (70 / 110, 62 / 102)),
+        ({"wallet": -10.0, "realised_today": 0.0, "unrealised": 0.0, "day_peak_equity": None},
+         (None, None)),
+        ({"wallet": 0.5, "realised_today": -0.01, "unrealised": -0.02, "day_peak_equity": None},
+         (0.03 / 0.51, 0.03 / 0.51)),
     ],
-    ids=["no-peak-yet", "in-profit", "nothing-to-lose", "day-started-at-zero"],
+    ids=["no-peak-yet", "in-profit", "nothing-to-lose", "day-started-at-zero",
+         "below-half-the-peak", "negative-wallet", "wallet-under-one-coin"],
 )  # fmt: skip
 def test_daily_ratios_when_peak_unknown_or_base_not_positive_then_as_documented(
     values: dict[str, Any], expected: tuple[float | None, float | None]
 ) -> None:
-    """No peak yet: the day start or equity is the peak; a base of 0 has no ratio (None),
-    never a division by zero."""
+    """No peak yet: the day start or equity is the peak; a base of 0 or below (a futures
+    wallet in debt) has no ratio (None), never a division by zero or a negative ratio; a
+    wallet of a fraction of a coin (BTC-quoted) has ratios like any other."""
     assert daily_ratios(_account(**values)) == pytest.approx(expected)
 
 
@@ -409,6 +416,19 @@ def test_publisher_when_previous_file_of_another_bot_or_other_buckets_then_not_c
     other_bot.write_text(
         GuardMetrics(bot="x", strategy="S", updated=1.0, refusals={"GUARD_ERROR": 7}).to_text()
     )
+    sorted_before = tmp_path / "before.json"  # a label that sorts before "b"
+    sorted_before.write_text(
+        GuardMetrics(bot="a", strategy="S", updated=1.0, refusals={"GUARD_ERROR": 7}).to_text()
+    )
+    fewer_buckets = tmp_path / "fewer.json"  # an older layout: the first buckets only
+    fewer_buckets.write_text(
+        GuardMetrics(
+            bot="b",
+            strategy="S",
+            updated=1.0,
+            check_seconds=Histogram(BUCKETS[:3], (1, 2, 3), 4, 0.5),
+        ).to_text()
+    )
     other_buckets = tmp_path / "buckets.json"
     other_buckets.write_text(
         GuardMetrics(
@@ -422,8 +442,13 @@ def test_publisher_when_previous_file_of_another_bot_or_other_buckets_then_not_c
 
     _publisher(other_bot).publish(_guard(), None, NOW)
     _publisher(other_buckets).publish(_guard(), None, NOW)
+    _publisher(sorted_before).publish(_guard(), None, NOW)
+    _publisher(fewer_buckets).publish(_guard(), None, NOW)
 
     assert read_guard_metrics(other_bot).refusals["GUARD_ERROR"] == 0
+    assert read_guard_metrics(sorted_before).refusals["GUARD_ERROR"] == 0
+    fewer = read_guard_metrics(fewer_buckets).check_seconds
+    assert (fewer.le, fewer.count, fewer.total) == (BUCKETS, 0, 0.0)
     continued = read_guard_metrics(other_buckets)
     assert continued.refusals["GUARD_ERROR"] == 7
     assert (continued.check_seconds.le, continued.check_seconds.count) == (BUCKETS, 0)
@@ -595,3 +620,19 @@ def test_publisher_when_bot_and_strategy_given_by_position_then_refused(tmp_path
     swapped by position."""
     with pytest.raises(TypeError):
         GuardPublisher(tmp_path / "b.json", "b", "S", 0.08, 0.05, True)  # type: ignore[call-arg]
+
+
+def test_publish_when_figures_cannot_be_written_as_json_then_false_never_raises(
+    tmp_path: Path, risk_log: LogReader
+) -> None:
+    """Any failure, not only of the file system, costs the publication only: here two
+    durations near the float limit add up to an infinite sum, which JSON cannot hold."""
+    publisher = _publisher(tmp_path / "b.json")
+    publisher.observe(1.7e308)
+    publisher.observe(1.7e308)
+
+    assert publisher.publish(_guard(), None, NOW) is False
+
+    (error,) = [r["error"] for r in risk_log() if r["message"] == "guard_metrics_unwritten"]
+    assert error.startswith("ValueError: Out of range float values")
+    assert not (tmp_path / "b.json").exists()
