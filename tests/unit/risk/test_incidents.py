@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app.errors import RegistryError
 from app.registry import Registry
 from app.risk import incidents
 from app.risk.incidents import IncidentSink
@@ -218,3 +219,85 @@ def test_background_when_exit_drain_times_out_then_unwritten_named(
     assert line["descriptions"] == ["queued"]
     recorder.release.set()
     assert sink.flush(timeout=60)
+
+
+# -- ROUND 3 OF MUTATION TESTING: what the survivors showed untested -------------------------
+
+
+def test_report_when_window_long_past_then_written_again(tmp_path: Path) -> None:
+    """Well after the window (not only exactly at its end) the key gets an incident again,
+    carrying the count of the ones suppressed in between."""
+    sink = _sink(tmp_path, incident_rate_limit_sec="60")
+    assert sink.report("A", severity="warning", description="a", now=NOW)
+    late = NOW + timedelta(seconds=59)
+    assert sink.report("A", severity="warning", description="a", now=late) is None
+
+    again = sink.report("A", severity="warning", description="a", now=NOW + timedelta(hours=3))
+
+    assert again is not None
+    latest = Registry(f"sqlite:///{tmp_path / 'reg.sqlite'}").list_incidents()[0]
+    assert latest.description == "a (1 more like this were not recorded separately)"
+
+
+def test_sink_when_synchronous_then_nothing_pending_and_flush_at_once(tmp_path: Path) -> None:
+    """A sink that writes in the caller's thread never has anything queued: ``pending`` is 0
+    and ``flush`` returns True without waiting, before and after a report."""
+    sink = _sink(tmp_path)
+    assert (sink.pending(), sink.flush(timeout=5)) == (0, True)
+
+    sink.report("A", severity="info", description="a", now=NOW)
+
+    assert (sink.pending(), sink.flush(timeout=5)) == (0, True)
+
+
+def test_flush_at_exit_when_documented_then_the_runbook_names_its_wait() -> None:
+    """The wait at shutdown is the one the RUNBOOK promises operators."""
+    runbook = (REPO_ROOT / "docs" / "RUNBOOK.md").read_text(encoding="utf-8")
+
+    assert f"the bot waits up to {incidents.FLUSH_AT_EXIT_SEC:g} s for the queue" in runbook
+    assert incidents.FLUSH_AT_EXIT_SEC == 10.0
+
+
+def test_lazy_recorder_when_built_then_registry_opened_at_first_incident_only(
+    tmp_path: Path,
+) -> None:
+    """Building it never touches the registry (a broken one fails the first incident, not
+    the breaker change before it); once open, the same registry records every incident."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a folder should be")
+    broken = incidents.LazyRecorder(settings(db_path=str(blocker / "reg.sqlite")))
+    with pytest.raises(RegistryError):
+        broken.log_incident(severity="warning", description="x", correlation_id="c")
+
+    db = tmp_path / "reg.sqlite"
+    lazy = incidents.LazyRecorder(settings(db_path=str(db)))
+    assert not db.exists()
+    first = lazy.log_incident(severity="warning", description="one", correlation_id="c")
+    opened = lazy._recorder
+    second = lazy.log_incident(
+        severity="info", description="two", correlation_id="c", run_id=None, log_excerpt=None
+    )
+
+    assert lazy._recorder is opened
+    records = Registry(f"sqlite:///{db}").list_incidents()
+    assert {(r.incident_id, r.severity, r.description) for r in records} == {
+        (first, "warning", "one"),
+        (second, "info", "two"),
+    }
+
+
+@pytest.mark.parametrize("call", ["sink", "report", "lazy"])
+def test_incident_calls_when_same_typed_arguments_given_by_position_then_refused(
+    tmp_path: Path, call: str
+) -> None:
+    """Severity and description, correlation and run ids are all strings: they are
+    keyword-only so that no caller can swap them by position."""
+    s = settings(db_path=str(tmp_path / "reg.sqlite"))
+    sink = IncidentSink(s, correlation_id="c", run_id=None)
+    with pytest.raises(TypeError):
+        if call == "sink":
+            IncidentSink(s, "cid", None)  # type: ignore[call-arg]
+        elif call == "report":
+            sink.report("A", "warning", "d", NOW)  # type: ignore[call-arg]
+        else:
+            incidents.LazyRecorder(s).log_incident("warning", "d", "c")  # type: ignore[call-arg]
