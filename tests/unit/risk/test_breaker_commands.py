@@ -617,3 +617,17 @@ def test_change_when_built_then_a_frozen_value() -> None:
 
     with pytest.raises(AttributeError):
         change.changed = True  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("command", ["enable", "disable"])
+def test_commands_when_reason_given_by_position_then_refused(
+    file: Path, registry: Registry, command: str
+) -> None:
+    """Everything after the file is keyword-only: a reason cannot be taken for an end time
+    or a recorder by position."""
+    with pytest.raises(TypeError):
+        if command == "enable":
+            commands.enable(file, "r", None, registry, NOW)  # type: ignore[misc]
+        else:
+            commands.disable(file, "r", registry, NOW)  # type: ignore[misc]
+    assert not file.exists()
