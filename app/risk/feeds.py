@@ -103,6 +103,15 @@ class BacktestTradeFeed:
         closed: list[Any] = LocalTrade.bt_trades
         return closed, len(closed)
 
+    def open_since(self, closed: list[Any], count: int) -> Sequence[Any] | None:
+        """The open trades if the position is still ``(closed, count)`` (see
+        :meth:`position`), else None: one call on every backtest candle."""
+        current: list[Any] = LocalTrade.bt_trades
+        if current is not closed or len(current) != count:
+            return None
+        trades: Sequence[Any] = LocalTrade.bt_trades_open
+        return trades
+
     def open_trades(self) -> Sequence[Any]:
         """The backtest's open trades (Freqtrade's own list: do not modify)."""
         trades: Sequence[Any] = LocalTrade.bt_trades_open

@@ -233,7 +233,7 @@ class GuardRuntime:
                 open_trades = self.trades.open_trades()
             unrealised: float | None = 0.0
             if self.needs_equity and open_trades:
-                unrealised = self._unrealised(open_trades, now)
+                unrealised = self.prices.unrealised(open_trades, now)
             self._equity_key, self._unrealised_value = key, unrealised
         return self._wallet_value(version), self._unrealised_value
 
@@ -262,9 +262,6 @@ class GuardRuntime:
             last_loss_at=self.trades.last_loss_at,
             day_start=day,
         )
-
-    def _unrealised(self, open_trades: Any, now: datetime) -> float | None:
-        return self.prices.unrealised(open_trades, now)
 
     def _wallet_value(self, version: tuple[int, int, int] | None = None) -> float:
         key = self.trades.version() if version is None else version
@@ -355,11 +352,10 @@ class GuardRuntime:
         until = self._loop_until
         if not start <= now < end or (until is not None and now >= until):
             return False
-        current, current_count = feed.position()
-        if current is not closed or current_count != count:
-            return False
-        open_trades = feed.open_trades() if self._equity_rules else None
-        if not open_trades:
+        open_trades = feed.open_since(closed, count)
+        if open_trades is None:
+            return False  # a trade closed (or a new run began): the full path runs
+        if not open_trades or not self._equity_rules:
             return True
         return self._above_floor(now, start, feed.version(), open_trades, sample_only=False)
 

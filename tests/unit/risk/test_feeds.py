@@ -114,18 +114,24 @@ def test_backtest_feed_when_trade_opened_then_listed_and_version_changes() -> No
 
 @pytest.mark.usefixtures("bt_trades")
 def test_backtest_feed_when_trade_closes_or_run_resets_then_position_moves() -> None:
-    """Same list and length until a trade closes; a new run brings a new list."""
+    """Same list and length until a trade closes; a new run brings a new list; open_since
+    gives the open trades only while the position holds."""
     feed = BacktestTradeFeed()
     closed, count = feed.position()
     assert closed is LocalTrade.bt_trades
     assert count == 0
     LocalTrade.add_bt_trade(_trade(LocalTrade, "A/B"))  # an opened trade is no close
     assert feed.position()[1] == 0
+    assert [t.pair for t in feed.open_since(closed, 0) or []] == ["A/B"]
     LocalTrade.bt_trades.append(_trade(LocalTrade, "A/B", closed_at=DAY, profit=1.0))
     assert feed.position() == (closed, 1)
+    assert feed.open_since(closed, 0) is None  # a trade closed since
+    assert feed.open_since(closed, 1) is not None
     LocalTrade.reset_trades()
     assert feed.position()[0] is not closed
     assert feed.position()[1] == 0
+    assert feed.open_since(closed, 1) is None  # a new run: a new list
+    assert feed.open_since(closed, 0) is None
 
 
 def _priced_trades() -> list[Any]:
