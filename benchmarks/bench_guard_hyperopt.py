@@ -2,20 +2,27 @@
 
 Both strategies have identical signals (tests/strategies/ma_crossover_pair.py); the
 guarded one runs with every ``RISK_*`` rule on, with limits generous enough that no
-entry is refused. Each measurement is ``tradingbot freqtrade --offline hyperopt`` (-j 1,
-the 7 shared 5m pairs, ``--spaces buy``, SharpeHyperOptLossDaily, one random state), run
-twice with ``E1`` and ``E2`` epochs so that start-up cancels out:
-``epochs/s = (E2 - E1) / (T2 - T1)``. Plain and guarded runs alternate, round after
-round, so a machine that gets busier hits both alike; the ratio of the medians is
-printed (target >= 0.97), and the ratio within each round. Beside wall time, the same
-ratio from the CPU time of the runs (user + system of the whole process tree): on a
-machine shared with other jobs, their load stretches wall time far more than CPU time.
-Last, ``--in-process E`` epochs of the guarded hyperopt run in this process with the
-guard's callbacks timed: the guard's share of the run gives an estimated ratio
-``1 / (1 + guard / rest)`` that other jobs can hardly skew (they slow both parts alike).
+entry is refused (checked: every epoch makes the same trades on both sides).
+
+Two measurements, both side by side:
+
+* ``--rounds R``: ``tradingbot freqtrade --offline hyperopt`` as a user runs it (-j 1, the
+  7 shared 5m pairs, ``--spaces buy``, SharpeHyperOptLossDaily, one random state), twice
+  per strategy with ``E1`` and ``E2`` epochs so that start-up cancels out:
+  ``epochs/s = (E2 - E1) / (T2 - T1)``. Plain and guarded alternate round after round;
+  the ratio of the medians is printed, from wall time and from CPU time. The two sides
+  are separate processes minutes apart, so on a machine shared with other jobs a round
+  can swing by 10 % either way: read these from a quiet machine.
+* ``--in-process E``: both strategies' hyperopt set up in this one process; each of
+  ``E`` epochs draws one parameter set and runs Freqtrade's own epoch function
+  (``generate_optimizer``: load the data, backtest, loss) for the plain and then the
+  guarded strategy or the other way round, alternating. Both halves of an epoch see the
+  same load, so the per-epoch ratio holds steady where separate runs do not. The three
+  callbacks the guard owns are timed by the same wrapper on both sides, which shows what
+  the guard's own code costs: ``(1 - guarded share) / (1 - plain share)``.
 
     .venv/bin/python benchmarks/bench_guard_hyperopt.py [--rounds 3] [--epochs 10 40]
-        [--in-process 20]
+        [--in-process 40]
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -69,8 +77,10 @@ def hyperopt_seconds(strategy: str, epochs: int, project: Path) -> tuple[float, 
     return elapsed, cpu
 
 
-def guard_share(epochs: int, workdir: Path) -> tuple[float, float]:
-    """(guard seconds, run seconds) of an in-process guarded hyperopt (-j 1, no pickling)."""
+def side_by_side(epochs: int, workdir: Path) -> dict[str, dict[str, list[float]]]:
+    """Per strategy: each epoch's seconds, callback seconds and trade count (see above)."""
+    import random
+
     sys.path.insert(0, str(REPO_ROOT))
     from freqtrade.configuration import Configuration
     from freqtrade.enums import RunMode
@@ -84,51 +94,92 @@ def guard_share(epochs: int, workdir: Path) -> tuple[float, float]:
     for name in [k for k in os.environ if k.startswith(("RISK_", "TRADINGBOT_"))]:
         del os.environ[name]
     os.environ.update(ALL_RULES)
-    (workdir / "user_data").mkdir()
     configure_logging(log_file=workdir / "risk.jsonl", to_stderr=False)
     try:
         with OfflineExchange(DATA, mode=Mode.HISTORIC) as exchange:
             overlay = workdir / "overlay.json"
             overlay.write_text(json.dumps(ccxt_overlay(exchange.url)))
-            args = {
-                "config": [str(CONFIG), str(overlay)],
-                "strategy": MA_PAIR[1],
-                "strategy_path": str(STRATEGIES),
-                "datadir": str(DATA),
-                "user_data_dir": str(workdir / "user_data"),
-                "pairs": PAIRS,
-                "epochs": epochs,
-                "spaces": ["buy"],
-                "hyperopt_loss": "SharpeHyperOptLossDaily",
-                "hyperopt_jobs": 1,
-                "hyperopt_random_state": 7,
-                "hyperopt_min_trades": 1,
-                "disableparamexport": True,  # never write the strategy's parameter file
+            optimizers: dict[str, Any] = {}
+            callback_ns: dict[str, list[int]] = {}
+            for name in MA_PAIR:
+                args = {
+                    "config": [str(CONFIG), str(overlay)],
+                    "strategy": name,
+                    "strategy_path": str(STRATEGIES),
+                    "datadir": str(DATA),
+                    "user_data_dir": str(workdir / name / "user_data"),
+                    "pairs": PAIRS,
+                    "epochs": epochs,
+                    "spaces": ["buy"],
+                    "hyperopt_loss": "SharpeHyperOptLossDaily",
+                    "hyperopt_jobs": 1,
+                    "hyperopt_min_trades": 1,
+                    "disableparamexport": True,  # never write the strategy's parameter file
+                }
+                (workdir / name / "user_data").mkdir(parents=True)
+                config = Configuration(args, RunMode.HYPEROPT).get_config()
+                logging.getLogger("freqtrade").setLevel(logging.WARNING)
+                optimizer = Hyperopt(config).hyperopter
+                optimizer.prepare_hyperopt()  # loads and analyses the candles once
+                instance = optimizer.backtesting.strategy
+                callback_ns[name] = [0]
+                for callback in CALLBACKS:  # instance attributes shadow the class's methods
+                    method = getattr(instance, callback)
+                    setattr(instance, callback, _timed(method, callback_ns[name]))
+                optimizers[name] = optimizer
+            strategy = optimizers[MA_PAIR[1]].backtesting.strategy
+            space = [
+                (attr_name, list(attr.range))
+                for attr_name, attr in strategy.enumerate_parameters()
+                if attr.in_space and attr.optimize and attr.space == "buy"
+            ]
+            draw = random.Random(7)
+            out: dict[str, dict[str, list[float]]] = {
+                name: {"epoch": [], "callbacks": [], "trades": []} for name in MA_PAIR
             }
-            config = Configuration(args, RunMode.HYPEROPT).get_config()
-            logging.getLogger("freqtrade").setLevel(logging.WARNING)
-            hyperopt = Hyperopt(config)
-            strategy = hyperopt.hyperopter.backtesting.strategy
-            guard_ns = [0]
-            for callback in CALLBACKS:  # instance attributes shadow the guarded methods
-                setattr(strategy, callback, _timed(getattr(strategy, callback), guard_ns))
-            began = time.perf_counter()
-            hyperopt.start()
-            return guard_ns[0] / 1e9, time.perf_counter() - began
+            for epoch in range(epochs):
+                params = {attr_name: draw.choice(values) for attr_name, values in space}
+                for name in MA_PAIR if epoch % 2 else MA_PAIR[::-1]:
+                    before = callback_ns[name][0]
+                    began = time.perf_counter()
+                    result = optimizers[name].generate_optimizer(params)
+                    out[name]["epoch"].append(time.perf_counter() - began)
+                    out[name]["callbacks"].append((callback_ns[name][0] - before) / 1e9)
+                    out[name]["trades"].append(result["results_metrics"]["total_trades"])
+            return out
     finally:
         reset_logging()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, nargs=2, default=(10, 40), metavar=("E1", "E2"))
-    parser.add_argument("--in-process", type=int, default=20, metavar="EPOCHS", help="0: skip")
-    args = parser.parse_args()
-    if not DATA.is_dir():
-        print(f"no market data at {DATA} (../shared/data): nothing to measure")
-        return 1
-    low, high = args.epochs
+def report_side_by_side(epochs: int) -> None:
+    """Run :func:`side_by_side` and print the ratios."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-guard-side-by-side-"))
+    try:
+        out = side_by_side(epochs, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    plain, guarded = (out[name] for name in MA_PAIR)
+    if plain["trades"] != guarded["trades"]:
+        raise SystemExit(f"the guard changed trades: {plain['trades']} vs {guarded['trades']}")
+    ratios = [p / g for p, g in zip(plain["epoch"], guarded["epoch"], strict=True)]
+    plain_share = sum(plain["callbacks"]) / sum(plain["epoch"])
+    guarded_share = sum(guarded["callbacks"]) / sum(guarded["epoch"])
+    print(
+        f"\nin one process, {epochs} epochs, the same parameters on both sides "
+        f"({statistics.mean(guarded['trades']):.0f} trades per epoch on each):\n"
+        f"  epochs/s guarded / plain: median of the per-epoch ratios "
+        f"{statistics.median(ratios):.4f}, all epochs "
+        f"{sum(plain['epoch']) / sum(guarded['epoch']):.4f}   target >= 0.97\n"
+        f"  the three callbacks: plain {sum(plain['callbacks']):.3f} s of "
+        f"{sum(plain['epoch']):.2f} s ({plain_share:.2%}), guarded "
+        f"{sum(guarded['callbacks']):.3f} s of {sum(guarded['epoch']):.2f} s "
+        f"({guarded_share:.2%}); ratio from these shares "
+        f"{(1 - guarded_share) / (1 - plain_share):.4f}"
+    )
+
+
+def wall_clock_rounds(rounds: int, low: int, high: int) -> None:
+    """Alternating subprocess rounds: epochs/s from wall time and from CPU time."""
     project = Path(tempfile.mkdtemp(prefix="bench-guard-hyperopt-"))
     try:
         shutil.copytree(REPO_ROOT / "user_data" / "configs", project / "user_data" / "configs")
@@ -136,7 +187,7 @@ def main() -> int:
             hyperopt_seconds(name, low, project)
         rates: dict[str, list[float]] = {name: [] for name in MA_PAIR}
         cpu_rates: dict[str, list[float]] = {name: [] for name in MA_PAIR}
-        for round_no in range(1, args.rounds + 1):
+        for round_no in range(1, rounds + 1):
             order = MA_PAIR if round_no % 2 else MA_PAIR[::-1]  # alternate who goes first
             for name in order:
                 short, short_cpu = hyperopt_seconds(name, low, project)
@@ -156,7 +207,7 @@ def main() -> int:
         shutil.rmtree(project, ignore_errors=True)
     plain, guarded = (statistics.median(rates[n]) for n in MA_PAIR)
     print(
-        f"\nmedian of {args.rounds} rounds ({low} -> {high} epochs, -j 1, every rule on): "
+        f"\nmedian of {rounds} rounds ({low} -> {high} epochs, -j 1, every rule on): "
         f"plain {plain:.2f} epochs/s, guarded {guarded:.2f} epochs/s, "
         f"ratio guarded / plain {guarded / plain:.3f}   target >= 0.97"
     )
@@ -165,17 +216,21 @@ def main() -> int:
         f"per CPU second (user + system): plain {plain_cpu:.2f} epochs, guarded "
         f"{guarded_cpu:.2f} epochs, ratio guarded / plain {guarded_cpu / plain_cpu:.3f}"
     )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="0: skip")
+    parser.add_argument("--epochs", type=int, nargs=2, default=(10, 40), metavar=("E1", "E2"))
+    parser.add_argument("--in-process", type=int, default=40, metavar="EPOCHS", help="0: skip")
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        print(f"no market data at {DATA} (../shared/data): nothing to measure")
+        return 1
+    if args.rounds:
+        wall_clock_rounds(args.rounds, *args.epochs)
     if args.in_process:
-        workdir = Path(tempfile.mkdtemp(prefix="bench-guard-share-"))
-        try:
-            guard, run = guard_share(args.in_process, workdir)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        print(
-            f"in process, {args.in_process} guarded epochs: the guard's callbacks took "
-            f"{guard:.3f} s of {run:.2f} s ({guard / run:.2%}); estimated ratio guarded / "
-            f"plain {1 / (1 + guard / (run - guard)):.3f}"
-        )
+        report_side_by_side(args.in_process)
     return 0
 
 

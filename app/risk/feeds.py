@@ -95,19 +95,22 @@ class BacktestTradeFeed:
             self._seen = len(closed)
         return new_run
 
-    def idle(self, now: datetime) -> bool:
-        """True when nothing happened since the last refresh: no trade closed or open, same
-        run and same UTC day (the cheapest possible check, run on every candle)."""
+    def position(self) -> tuple[list[Any], int]:
+        """Where the closed-trade list stands: (the list, its length). The same list and
+        length later mean that no trade closed in between, in the same run (a new run
+        brings a new list). Cheaper than :meth:`refresh`, which the caller may skip then.
+        """
         closed: list[Any] = LocalTrade.bt_trades
-        start, end = self._clock.start, self._clock.end
-        return (
-            closed is self._closed
-            and len(closed) == self._seen
-            and not LocalTrade.bt_open_open_trade_count
-            and start is not None
-            and end is not None
-            and start <= now < end
-        )
+        return closed, len(closed)
+
+    def open_since(self, closed: list[Any], count: int) -> Sequence[Any] | None:
+        """The open trades if the position is still ``(closed, count)`` (see
+        :meth:`position`), else None: one call on every backtest candle."""
+        current: list[Any] = LocalTrade.bt_trades
+        if current is not closed or len(current) != count:
+            return None
+        trades: Sequence[Any] = LocalTrade.bt_trades_open
+        return trades
 
     def open_trades(self) -> Sequence[Any]:
         """The backtest's open trades (Freqtrade's own list: do not modify)."""
@@ -173,6 +176,11 @@ class PriceFeed(Protocol):
 
     def last_closes(self, pairs: Sequence[str], now: datetime) -> list[float] | None:
         """The last closes of several pairs (to value open trades); None if one is missing."""
+        ...
+
+    def unrealised(self, trades: Sequence[Any], now: datetime) -> float | None:
+        """Open ``trades`` valued at those closes (:func:`unrealised_pnl`, summed); None
+        when a pair has no candle."""
         ...
 
     def reset(self) -> None:
@@ -293,6 +301,21 @@ class BacktestPriceFeed:
             out.append(closes[index])
         return out
 
+    def unrealised(self, trades: Sequence[Any], now: datetime) -> float | None:
+        """:meth:`last_closes` and :func:`unrealised_pnl` in one pass (the per-candle path
+        of every backtest candle with open trades: no intermediate lists)."""
+        if now != self._now:
+            self._now = now
+            self._target = int(now.timestamp() * 1_000_000) * 1000 - self.timeframe_ns
+        target, total, pairs = self._target, 0.0, self._pairs
+        for trade in trades:
+            dates, closes = pairs.get(trade.pair) or self._series(trade.pair)
+            index = bisect.bisect_right(dates, target) - 1
+            if index < 0:
+                return None
+            total += unrealised_pnl(trade, closes[index])
+        return total
+
 
 class LivePriceFeed:
     """Closes from the strategy's analyzed dataframe (refreshed by Freqtrade each candle)."""
@@ -328,3 +351,10 @@ class LivePriceFeed:
                 return None
             out.append(candle.close)
         return out
+
+    def unrealised(self, trades: Sequence[Any], now: datetime) -> float | None:
+        """Open ``trades`` valued at the last closes; None when a pair has no candle."""
+        closes = self.last_closes([t.pair for t in trades], now)
+        if closes is None:
+            return None
+        return sum(map(unrealised_pnl, trades, closes))

@@ -38,13 +38,12 @@ from app.risk.feeds import (
     LiveTradeFeed,
     PriceFeed,
     TradeFeed,
-    unrealised_pnl,
 )
 from app.risk.guard import Guard, GuardMode
 from app.risk.incidents import IncidentSink
 from app.risk.publish import GuardPublisher
 from app.risk.rules import DailyDrawdownRule, DailyLossCapRule, NearLiquidationRule
-from app.risk.snapshot import AccountSnapshot, DayClock, EntryRequest, OpenPosition
+from app.risk.snapshot import ONE_DAY, AccountSnapshot, DayClock, EntryRequest, OpenPosition
 from app.settings import RiskSettings, load_settings
 
 _log = get_logger("risk.runtime")
@@ -124,7 +123,10 @@ class GuardRuntime:
         self._loop_until: datetime | None = None
         self._equity_key: tuple[Any, ...] | None = None
         self._unrealised_value: float | None = 0.0
-        self._idle = trades.idle if isinstance(trades, BacktestTradeFeed) else None
+        self._backtest_feed = trades if isinstance(trades, BacktestTradeFeed) else None
+        # (closed-trade list, its length, day start, day end) when the account rules last
+        # looked (backtests): while it still holds, only prices can have moved (_steady).
+        self._view: tuple[list[Any], int, datetime, datetime] | None = None
         # Backtests skip the account rules on candles where nothing they read changed
         # (see on_loop); False evaluates every candle, the reference the skips must equal
         # (tests/integration/test_guard_equivalence.py). Live never skips.
@@ -231,7 +233,7 @@ class GuardRuntime:
                 open_trades = self.trades.open_trades()
             unrealised: float | None = 0.0
             if self.needs_equity and open_trades:
-                unrealised = self._unrealised(open_trades, now)
+                unrealised = self.prices.unrealised(open_trades, now)
             self._equity_key, self._unrealised_value = key, unrealised
         return self._wallet_value(version), self._unrealised_value
 
@@ -261,12 +263,6 @@ class GuardRuntime:
             day_start=day,
         )
 
-    def _unrealised(self, open_trades: Any, now: datetime) -> float | None:
-        closes = self.prices.last_closes([t.pair for t in open_trades], now)
-        if closes is None:
-            return None
-        return sum(map(unrealised_pnl, open_trades, closes))
-
     def _wallet_value(self, version: tuple[int, int, int] | None = None) -> float:
         key = self.trades.version() if version is None else version
         if self.live or key != self._wallet_key:
@@ -287,6 +283,7 @@ class GuardRuntime:
         self._pending.clear()
         self._cache_key, self._cache, self._wallet_key = None, None, None
         self._loop_key, self._loop_until, self._equity_key = None, None, None
+        self._view = None
 
     def final_summary(self) -> None:
         """``guard_summary`` for the last backtest run of the process (atexit)."""
@@ -301,26 +298,26 @@ class GuardRuntime:
         """``bot_loop_start``: refresh the snapshot, set the risk state, trip if due.
 
         In backtests the rules are not re-run on a candle where nothing they depend on can
-        have changed (see :meth:`_quiet`); the day's equity peak is still sampled.
-        Live and dry-run, the guard's metrics are then published (never raises).
+        have changed (see :meth:`_steady` and :meth:`_quiet`); the day's equity peak is
+        still sampled. Live and dry-run, the guard's metrics are then published (never
+        raises).
         """
         publisher = self.publisher
         started = perf_counter() if publisher is not None else 0.0
         account = None
         try:
             skip = self.skip_quiet
-            idle = self._idle
-            if (
-                skip
-                and idle is not None
-                and idle(now)
-                and (self._loop_until is None or now < self._loop_until)
-            ):
-                return  # backtest candle without any trade: nothing can have changed
+            if skip:
+                if self._steady(now):
+                    return
+                self._view = None  # until _quiet has looked again
             if self.trades.refresh(now):
                 self._new_run()
-            if skip and self._quiet(now):
-                return
+            if skip:
+                quiet = self._quiet(now)
+                self._look(now)
+                if quiet:
+                    return
             account = self._build(now, with_positions=False)
             decision = self.guard.evaluate_account(account, now)
             self._loop_until = None if decision.allowed else decision.until
@@ -329,6 +326,38 @@ class GuardRuntime:
         if publisher is not None:
             publisher.observe(perf_counter() - started)
             publisher.publish(self.guard, account, now)
+
+    def _look(self, now: datetime) -> None:
+        """Remember what the account rules have seen at ``now`` (backtests): the closed
+        trades and the UTC day. Entry checks refresh the trade feed too, so the feed's
+        own progress cannot tell whether the *loop* has seen a trade close."""
+        feed = self._backtest_feed
+        if feed is not None:
+            closed, count = feed.position()
+            start = self._clock.day(now)
+            self._view = (closed, count, start, start + ONE_DAY)
+
+    def _steady(self, now: datetime) -> bool:
+        """True when only prices can have moved since the last look and equity stays
+        above every equity-driven rule's floor (backtests; the day's peak is sampled).
+
+        Nothing closed since then (same list, same length), the same UTC day, no
+        refusal's ``until`` has come: every account input but equity is as the rules
+        saw it, and the trade feed needs no refresh. Otherwise False: the full path runs.
+        """
+        view, feed = self._view, self._backtest_feed
+        if view is None or feed is None:
+            return False
+        closed, count, start, end = view
+        until = self._loop_until
+        if not start <= now < end or (until is not None and now >= until):
+            return False
+        open_trades = feed.open_since(closed, count)
+        if open_trades is None:
+            return False  # a trade closed (or a new run began): the full path runs
+        if not open_trades or not self._equity_rules:
+            return True
+        return self._above_floor(now, start, feed.version(), open_trades, sample_only=False)
 
     def _quiet(self, now: datetime) -> bool:
         """True when every account rule must decide as at the last evaluation.
@@ -351,15 +380,30 @@ class GuardRuntime:
         open_trades = trades.open_trades() if self._equity_rules else None
         if not open_trades:
             return not changed and not pending
+        return self._above_floor(now, day, version, open_trades, sample_only=changed or pending)
+
+    def _above_floor(
+        self,
+        now: datetime,
+        day: datetime,
+        version: tuple[int, int, int],
+        open_trades: Sequence[Any],
+        *,
+        sample_only: bool,
+    ) -> bool:
+        """Sample equity into the day's peak; True when it is above every floor.
+
+        ``sample_only``: the rules run anyway (something changed); only the peak counts.
+        """
         wallet, unrealised = self._valuation(now, version, open_trades)
         if unrealised is None:
             return False
         equity = wallet + unrealised
         peak = self._day_peak.observe(day, equity) or equity
-        if changed or pending:
+        if sample_only:
             return False
         if peak != self._floor_peak:  # floors move with the peak only (wallet is fixed here)
-            start = wallet - trades.realised_today
+            start = wallet - self.trades.realised_today
             floors = [rule.equity_floor(start, peak) for rule in self._equity_rules]
             self._floor = max(f for f in floors if f is not None)
             self._floor_peak = peak

@@ -52,10 +52,13 @@ class GuardedStrategy(IStrategy):  # type: ignore[misc]  # IStrategy is untyped 
 
     guard_callbacks: ClassVar[dict[str, str]] = GUARDED_CALLBACKS
     _guard_runtime: GuardRuntime | None = None
+    # True when the class (or a base below GuardedStrategy) implements on_bot_loop_start.
+    _loop_hook: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Refuse subclasses that override a guarded callback."""
         super().__init_subclass__(**kwargs)
+        cls._loop_hook = cls.on_bot_loop_start is not GuardedStrategy.on_bot_loop_start
         for callback, hook in GUARDED_CALLBACKS.items():
             if callback in cls.__dict__:
                 raise TypeError(
@@ -87,7 +90,8 @@ class GuardedStrategy(IStrategy):  # type: ignore[misc]  # IStrategy is untyped 
         runtime = self._guard_runtime
         if runtime is not None:
             runtime.on_loop(current_time)
-        self.on_bot_loop_start(current_time=current_time, **kwargs)
+        if self._loop_hook:  # a no-op call per candle costs backtests (and hyperopt) time
+            self.on_bot_loop_start(current_time=current_time, **kwargs)
 
     def custom_stake_amount(  # noqa: PLR0917  # Freqtrade's callback signature
         self,

@@ -112,6 +112,81 @@ def test_backtest_feed_when_trade_opened_then_listed_and_version_changes() -> No
     assert feed.version() != before
 
 
+@pytest.mark.usefixtures("bt_trades")
+def test_backtest_feed_when_trade_closes_or_run_resets_then_position_moves() -> None:
+    """Same list and length until a trade closes; a new run brings a new list; open_since
+    gives the open trades only while the position holds."""
+    feed = BacktestTradeFeed()
+    closed, count = feed.position()
+    assert closed is LocalTrade.bt_trades
+    assert count == 0
+    LocalTrade.add_bt_trade(_trade(LocalTrade, "A/B"))  # an opened trade is no close
+    assert feed.position()[1] == 0
+    assert [t.pair for t in feed.open_since(closed, 0) or []] == ["A/B"]
+    LocalTrade.bt_trades.append(_trade(LocalTrade, "A/B", closed_at=DAY, profit=1.0))
+    assert feed.position() == (closed, 1)
+    assert feed.open_since(closed, 0) is None  # a trade closed since
+    assert feed.open_since(closed, 1) is not None
+    LocalTrade.reset_trades()
+    assert feed.position()[0] is not closed
+    assert feed.position()[1] == 0
+    assert feed.open_since(closed, 1) is None  # a new run: a new list
+    assert feed.open_since(closed, 0) is None
+
+
+def _priced_trades() -> list[Any]:
+    long = _trade(LocalTrade, "ETH/BTC")
+    short = _trade(LocalTrade, "LTC/BTC")
+    short.is_short = True
+    return [long, short]
+
+
+def test_backtest_prices_when_trades_valued_then_sum_of_pnl_at_last_closes(
+    shared_data: Path,
+) -> None:
+    """One pass over the open trades equals unrealised_pnl at last_closes, summed."""
+    config = {
+        "runmode": RunMode.BACKTEST,
+        "datadir": shared_data,
+        "dataformat_ohlcv": "feather",
+        "candle_type_def": CandleType.SPOT,
+        "timerange": None,
+    }
+    dp = DataProvider(config, None)
+    moment = dp.historic_ohlcv("ETH/BTC", "5m")["date"].iloc[500].to_pydatetime()
+    feed = BacktestPriceFeed(dp, "5m", 300)
+    trades = _priced_trades()
+    closes = feed.last_closes(["ETH/BTC", "LTC/BTC"], moment)
+    assert closes is not None
+
+    value = feed.unrealised(trades, moment)
+
+    assert value == unrealised_pnl(trades[0], closes[0]) + unrealised_pnl(trades[1], closes[1])
+    assert value != 0.0
+    assert feed.unrealised([], moment) == 0.0
+    early = dp.historic_ohlcv("LTC/BTC", "5m")["date"].iloc[0].to_pydatetime()
+    assert feed.unrealised(trades[1:], early) is None  # no closed LTC/BTC candle yet
+
+
+def test_live_prices_when_trades_valued_then_sum_of_pnl_or_none_when_pair_missing() -> None:
+    """Live valuation: the same sum; None when a pair has no frame."""
+    dp = DataProvider({"runmode": RunMode.DRY_RUN, "candle_type_def": CandleType.SPOT}, None)
+    start = datetime(2025, 8, 17, 10, 0, tzinfo=UTC)
+    for pair, close in (("ETH/BTC", 0.06), ("LTC/BTC", 0.045)):
+        frame = pd.DataFrame({"date": pd.to_datetime([start], utc=True), "close": [close]})
+        dp._set_cached_df(pair, "5m", frame, CandleType.SPOT)
+    feed = LivePriceFeed(dp, "5m", 300)
+    trades = _priced_trades()
+    now = start + timedelta(minutes=5)
+
+    value = feed.unrealised(trades, now)
+
+    assert value == unrealised_pnl(trades[0], 0.06) + unrealised_pnl(trades[1], 0.045)
+    assert value != 0.0
+    missing = _trade(LocalTrade, "XRP/BTC")
+    assert feed.unrealised([*trades, missing], now) is None
+
+
 @pytest.mark.usefixtures("trade_db")
 def test_live_feed_when_database_has_trades_then_today_and_streak_queried() -> None:
     """Dry-run/live: today's realised PnL and the last N closed trades come from the DB."""

@@ -55,12 +55,15 @@ class FixedWallets:
 
 @dataclass(frozen=True)
 class Step:
-    """What happens on one candle before ``bot_loop_start``: open, close, or nothing."""
+    """What happens on one candle: open, close, or nothing; before ``bot_loop_start`` or
+    after it (the backtest's exits and entries of that candle, seen by the entry checks
+    before the next loop)."""
 
     kind: str  # "open", "close" or "none"
     pair: str
     stake: float
     short: bool
+    after_loop: bool
 
 
 def _frames(returns: dict[str, list[float]]) -> dict[str, pd.DataFrame]:
@@ -182,6 +185,7 @@ _events = st.lists(
         pair=st.sampled_from(PAIRS),
         stake=st.sampled_from((0.05, 0.1, 0.25)),
         short=st.booleans(),
+        after_loop=st.booleans(),
     ),
     min_size=CANDLES,
     max_size=CANDLES,
@@ -204,7 +208,8 @@ def test_on_loop_when_backtest_skips_candles_then_decisions_equal_every_candle_e
     drawdown: str,
     entries: set[int],
 ) -> None:
-    """Idle/quiet skips and same-tzinfo day bounds change no state, refusal or entry."""
+    """Idle/quiet skips and same-tzinfo day bounds change no state, refusal or entry, also
+    when an entry check saw a trade close before the next loop did."""
     os.environ.update(LIMITS)
     os.environ["RISK_DAILY_LOSS_CAP_PCT"] = loss_cap
     os.environ["RISK_MAX_DAILY_DRAWDOWN_PCT"] = drawdown
@@ -214,10 +219,13 @@ def test_on_loop_when_backtest_skips_candles_then_decisions_equal_every_candle_e
     reference.guard_runtime.skip_quiet = False
     for index, step in enumerate(events):
         now = FIRST + index * STEP
-        _apply(step, now, frames)
+        if not step.after_loop:
+            _apply(step, now, frames)
         fast.bot_loop_start(current_time=now)
         reference.bot_loop_start(current_time=now.astimezone(UTC))
         assert _decisions(fast) == _decisions(reference), f"candle {index} ({now})"
+        if step.after_loop:
+            _apply(step, now, frames)
         if index in entries:
             pair = PAIRS[index % len(PAIRS)]
             assert _entry(fast, now, pair, frames) == _entry(
