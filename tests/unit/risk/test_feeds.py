@@ -13,6 +13,7 @@ from freqtrade.data.dataprovider import DataProvider
 from freqtrade.enums import CandleType, RunMode, TradingMode
 from freqtrade.persistence import LocalTrade, Trade, init_db
 
+from app.risk import feeds
 from app.risk.feeds import (
     BacktestPriceFeed,
     BacktestTradeFeed,
@@ -288,3 +289,258 @@ def test_unrealised_pnl_when_compared_then_equals_freqtrade_calculate_profit(
     trade.funding_fees = -0.12 if mode == "futures" else None
     expected = trade.calculate_profit(rate).profit_abs
     assert unrealised_pnl(trade, rate) == pytest.approx(expected, abs=1e-8)
+
+
+# -- ROUND 3 OF MUTATION TESTING: what the survivors showed untested -------------------------
+
+T0 = datetime(2025, 8, 17, 10, 0, tzinfo=UTC)
+FIVE = timedelta(minutes=5)
+
+
+@pytest.fixture
+def fresh_series() -> Iterator[None]:
+    """The per-process series cache emptied before and after (synthetic frames)."""
+    feeds._SERIES.clear()
+    yield
+    feeds._SERIES.clear()
+
+
+def _backtest_dp(frames: dict[str, tuple[list[datetime], list[float]]]) -> DataProvider:
+    """A backtest provider whose cache holds these frames, as the backtest leaves it."""
+    config = {"runmode": RunMode.BACKTEST, "candle_type_def": CandleType.SPOT}
+    dp = DataProvider(config, None)
+    for pair, (dates, closes) in frames.items():
+        frame = pd.DataFrame({"date": pd.to_datetime(dates, utc=True), "close": closes})
+        dp._set_cached_df(pair, "5m", frame, CandleType.SPOT)
+    return dp
+
+
+FOUR_CANDLES = ([T0, T0 + FIVE, T0 + 2 * FIVE, T0 + 3 * FIVE], [1.0, 2.0, 3.0, 4.0])
+
+
+@pytest.mark.usefixtures("fresh_series")
+@pytest.mark.parametrize(
+    ("now", "close"),
+    [
+        (T0 + 2 * FIVE, 2.0),  # the 10:05 candle closed at 10:10 exactly
+        (T0 + 2 * FIVE - timedelta(microseconds=1), 1.0),  # a microsecond before: not yet
+        (T0 + 2 * FIVE + timedelta(minutes=2), 2.0),  # mid-candle: never the forming one
+        (T0 + FIVE, 1.0),  # the data's first candle has just closed: it counts
+    ],
+    ids=["on-the-close", "just-before", "mid-candle", "first-candle"],
+)
+@pytest.mark.parametrize("method", ["last_closed", "last_closes", "unrealised"])
+def test_backtest_prices_when_each_method_asked_first_then_last_closed_candle_exactly(
+    now: datetime, close: float, method: str
+) -> None:
+    """Each lookup, as the first call at that moment on a fresh feed, takes the candle that
+    closed by ``now`` to the microsecond, and never the one still forming (no look-ahead)."""
+    feed = BacktestPriceFeed(_backtest_dp({"ETH/BTC": FOUR_CANDLES}), "5m", 300)
+    trade = _trade(LocalTrade, "ETH/BTC")
+
+    if method == "last_closed":
+        candle = feed.last_closed("ETH/BTC", now)
+        assert candle is not None and candle.close == close
+        assert candle.date + FIVE <= now < candle.date + 2 * FIVE
+    elif method == "last_closes":
+        assert feed.last_closes(["ETH/BTC"], now) == [close]
+    else:
+        assert feed.unrealised([trade], now) == unrealised_pnl(trade, close)
+
+
+@pytest.mark.usefixtures("fresh_series")
+def test_backtest_prices_when_same_pair_loaded_with_other_candles_then_never_confused() -> None:
+    """The per-process cache tells apart two loads of a pair with as many candles and the
+    same first (or last) candle, e.g. data with a gap: each run gets its own closes."""
+    gap_at_end = ([T0, T0 + FIVE, T0 + 4 * FIVE], [1.0, 2.0, 9.0])
+    no_gap = ([T0, T0 + FIVE, T0 + 2 * FIVE], [1.0, 2.0, 3.0])
+    late_start = ([T0 + FIVE, T0 + 2 * FIVE, T0 + 4 * FIVE], [5.0, 6.0, 7.0])
+    now = T0 + 5 * FIVE
+
+    got = [
+        BacktestPriceFeed(_backtest_dp({"ETH/BTC": frame}), "5m", 300).last_closes(["ETH/BTC"], now)
+        for frame in (no_gap, gap_at_end, late_start)
+    ]
+    early = BacktestPriceFeed(_backtest_dp({"ETH/BTC": late_start}), "5m", 300)
+
+    assert got == [[3.0], [9.0], [7.0]]
+    assert early.last_closes(["ETH/BTC"], T0 + 2 * FIVE) == [5.0]
+    # As many candles, the same second and last candle, another first one.
+    from_start = ([T0, T0 + 2 * FIVE, T0 + 3 * FIVE], [4.0, 5.0, 6.0])
+    from_later = ([T0 + FIVE, T0 + 2 * FIVE, T0 + 3 * FIVE], [7.0, 8.0, 9.0])
+    firsts = [
+        BacktestPriceFeed(_backtest_dp({"ETH/BTC": frame}), "5m", 300).last_closes(
+            ["ETH/BTC"], T0 + 2 * FIVE
+        )
+        for frame in (from_start, from_later)
+    ]
+    assert firsts == [[4.0], [7.0]]
+
+
+@pytest.mark.usefixtures("bt_trades")
+def test_backtest_feed_when_new_run_starts_empty_after_an_empty_one_then_position_moved() -> None:
+    """The first candle of a new run (a new, empty list) is not the old run's position,
+    even though both lists are empty."""
+    feed = BacktestTradeFeed()
+    closed, count = feed.position()
+    LocalTrade.reset_trades()
+
+    assert feed.open_since(closed, count) is None
+    LocalTrade.bt_trades.append(_trade(LocalTrade, "A/B", closed_at=DAY, profit=1.0))
+    assert feed.open_since(closed, count) is None
+
+
+def test_live_prices_when_only_row_still_forming_then_none() -> None:
+    """A frame of one candle that has not closed yet gives no price (no previous row)."""
+    dp = DataProvider({"runmode": RunMode.DRY_RUN, "candle_type_def": CandleType.SPOT}, None)
+    frame = pd.DataFrame({"date": pd.to_datetime([T0], utc=True), "close": [1.0]})
+    dp._set_cached_df("ETH/BTC", "5m", frame, CandleType.SPOT)
+    feed = LivePriceFeed(dp, "5m", 300)
+
+    assert feed.last_closed("ETH/BTC", T0 + timedelta(minutes=4)) is None
+    assert feed.last_closed("ETH/BTC", T0 + FIVE) is not None
+
+
+@pytest.mark.usefixtures("trade_db")
+def test_live_feed_when_refreshed_then_never_a_new_run_and_always_a_new_version() -> None:
+    """Live has no backtest runs (refresh is never a new run) and every snapshot is new."""
+    feed = LiveTradeFeed(streak_window=3)
+
+    assert feed.refresh(datetime.now(UTC)) is False
+    versions = [feed.version() for _ in range(3)]
+    assert len(set(versions)) == 3
+
+
+@pytest.mark.usefixtures("fresh_series")
+def test_backtest_prices_when_walked_forward_then_each_moment_as_a_fresh_feed() -> None:
+    """One feed asked candle after candle (the backtest's order) answers as a fresh feed
+    would at each moment: nothing of the previous moment is kept by mistake."""
+    feed = BacktestPriceFeed(_backtest_dp({"ETH/BTC": FOUR_CANDLES}), "5m", 300)
+    trade = _trade(LocalTrade, "ETH/BTC")
+
+    values = [feed.unrealised([trade], T0 + k * FIVE) for k in (1, 2, 3, 4)]
+
+    assert values == [unrealised_pnl(trade, close) for close in (1.0, 2.0, 3.0, 4.0)]
+
+
+@pytest.mark.usefixtures("fresh_series")
+def test_backtest_prices_when_daily_candles_then_exact_to_the_microsecond() -> None:
+    """With 1d candles the day's candle counts from its close on, not a microsecond before
+    (the timeframe is exactly 86400 s in nanoseconds)."""
+    days = ([T0, T0 + timedelta(days=1)], [1.0, 2.0])
+    feed = BacktestPriceFeed(_backtest_dp_tf({"ETH/BTC": days}, "1d"), "1d", 86400)
+    close = T0 + timedelta(days=2)
+
+    assert feed.last_closes(["ETH/BTC"], close - timedelta(microseconds=1)) == [1.0]
+    assert feed.last_closes(["ETH/BTC"], close) == [2.0]
+
+
+def _backtest_dp_tf(frames: dict[str, tuple[list[datetime], list[float]]], tf: str) -> Any:
+    config = {"runmode": RunMode.BACKTEST, "candle_type_def": CandleType.SPOT}
+    dp = DataProvider(config, None)
+    for pair, (dates, closes) in frames.items():
+        frame = pd.DataFrame({"date": pd.to_datetime(dates, utc=True), "close": closes})
+        dp._set_cached_df(pair, tf, frame, CandleType.SPOT)
+    return dp
+
+
+@pytest.mark.parametrize(
+    ("mode", "is_short"), [("spot", False), ("futures", False), ("futures", True)]
+)
+def test_unrealised_pnl_when_no_fee_and_no_funding_yet_then_equals_freqtrade(
+    mode: str, is_short: bool
+) -> None:
+    """A zero close fee (a fee-free pair) and zero funding so far are zero, not missing."""
+    trade = LocalTrade(
+        pair="XRP/USDT:USDT" if mode == "futures" else "ETH/BTC",
+        stake_amount=10.0,
+        open_rate=0.05,
+        amount=600.0,
+        fee_open=0.0,
+        fee_close=0.0,
+        open_date=DAY,
+        is_open=True,
+        exchange="binance",
+        is_short=is_short,
+        leverage=3.0 if mode != "spot" else 1.0,
+        trading_mode=TradingMode(mode),
+    )
+    trade.funding_fees = 0.0
+
+    assert unrealised_pnl(trade, 0.06) == pytest.approx(
+        trade.calculate_profit(0.06).profit_abs, abs=1e-12
+    )
+
+
+@pytest.mark.usefixtures("bt_trades")
+def test_backtest_feed_when_list_grows_then_same_run_and_when_replaced_empty_then_new_run() -> None:
+    """More closed trades in the same list are the same run; a new list is a new run even
+    when both are empty (an epoch without closed trades, then the next), and the version
+    says so."""
+    feed = BacktestTradeFeed()
+    assert feed.refresh(DAY) is True
+    LocalTrade.bt_trades.append(_trade(LocalTrade, "A/B", closed_at=DAY, profit=1.0))
+    assert feed.refresh(DAY) is False
+
+    LocalTrade.reset_trades()
+    assert feed.refresh(DAY) is True
+    before = feed.version()
+    LocalTrade.reset_trades()
+    assert feed.refresh(DAY) is True
+    assert feed.version() != before
+
+
+@pytest.mark.usefixtures("bt_trades")
+def test_backtest_feed_when_break_even_small_or_midnight_trades_then_counted_as_documented() -> (
+    None
+):
+    """Break-even (0) is no loss and ends a streak; a fraction of a coin lost is a loss and
+    won ends a streak; a trade closed at 00:00 exactly counts for the new day."""
+    feed = BacktestTradeFeed()
+    for profit in (-0.5, -0.5):
+        LocalTrade.bt_trades.append(_trade(LocalTrade, "A/B", closed_at=DAY, profit=profit))
+    feed.refresh(DAY)
+    assert (feed.loss_streak, feed.realised_today) == (2, -1.0)
+
+    LocalTrade.bt_trades.append(_trade(LocalTrade, "A/B", closed_at=DAY, profit=0.0))
+    feed.refresh(DAY)
+    assert (feed.loss_streak, feed.realised_today) == (0, -1.0)
+
+    LocalTrade.bt_trades.append(_trade(LocalTrade, "A/B", closed_at=DAY, profit=-0.5))
+    LocalTrade.bt_trades.append(_trade(LocalTrade, "A/B", closed_at=DAY, profit=0.5))
+    feed.refresh(DAY)
+    assert (feed.loss_streak, feed.realised_today) == (0, -1.0)
+
+
+@pytest.mark.usefixtures("trade_db")
+def test_live_feed_when_last_trades_break_even_or_small_then_streak_as_documented() -> None:
+    """Live: a break-even last trade ends the streak and adds nothing today; a small win
+    ends it too; small losses count."""
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = [
+        _trade(Trade, "A/B", closed_at=midnight + timedelta(seconds=1), profit=-0.5),
+        _trade(Trade, "A/B", closed_at=midnight + timedelta(seconds=2), profit=0.5),
+        _trade(Trade, "A/B", closed_at=midnight + timedelta(seconds=3), profit=-0.5),
+        _trade(Trade, "A/B", closed_at=midnight + timedelta(seconds=4), profit=-0.25),
+        _trade(Trade, "A/B", closed_at=midnight + timedelta(seconds=5), profit=0.0),
+    ]
+    for row in rows:
+        row.close_date = row.close_date.replace(tzinfo=None) if row.close_date else None
+        row.open_date = row.open_date.replace(tzinfo=None)
+        Trade.session.add(row)
+    Trade.commit()
+    feed = LiveTradeFeed(streak_window=5)
+
+    feed.refresh(now)
+    assert (feed.loss_streak, feed.realised_today) == (0, -0.75)
+
+    Trade.session.delete(rows[-1])
+    Trade.commit()
+    feed.refresh(now)
+    assert (feed.loss_streak, feed.last_loss_at) == (2, midnight + timedelta(seconds=4))
+    Trade.session.delete(rows[-2])
+    Trade.session.delete(rows[-3])
+    Trade.commit()
+    feed.refresh(now)
+    assert feed.loss_streak == 0  # the last trade is a small win
