@@ -21,6 +21,7 @@ from prometheus_client.exposition import choose_encoder
 
 from app.errors import ConfigError
 from app.exporter.collector import TradingbotCollector, scrape_timeout
+from app.threads import start_thread
 
 HEALTH_BODY = json.dumps({"status": "ok"}).encode()
 
@@ -126,7 +127,7 @@ class ExporterServer:
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.2,), name="exporter", daemon=True
         )
-        self._thread.start()
+        start_thread(self._thread)
         return self
 
     def shutdown(self) -> None:

@@ -26,6 +26,7 @@ from app.offline_exchange.faults import FaultSchedule
 from app.offline_exchange.replay import Mode
 from app.offline_exchange.state import ExchangeState, wall_clock_ms
 from app.offline_exchange.store import CandleStore
+from app.threads import start_thread
 
 LOOPBACK = "127.0.0.1"
 _START_TIMEOUT_SEC = 30.0
@@ -102,7 +103,7 @@ class OfflineExchange:
         """Bind, then serve in a daemon thread; returns once requests are being answered."""
         self._sock = bind_socket(self.host, self._requested_port)
         self._thread = threading.Thread(target=self._run, name="offline-exchange", daemon=True)
-        self._thread.start()
+        start_thread(self._thread)
         if not self._ready.wait(_START_TIMEOUT_SEC) or self._error is not None:
             self.stop()
             raise OfflineExchangeError(f"the offline exchange failed to start: {self._error}")

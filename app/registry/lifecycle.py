@@ -36,6 +36,7 @@ from app.processes import process_gone
 from app.redaction import Redactor
 from app.registry.models import Run
 from app.registry.records import RunRecord
+from app.threads import start_thread
 
 HEARTBEAT_MAX_INTERVAL_S = 30.0
 DEFAULT_STALE_AFTER_S = 900.0
@@ -96,7 +97,7 @@ class RunHeartbeat:
                 self._thread = threading.Thread(
                     target=self._loop, name="run-heartbeat", daemon=True
                 )
-                self._thread.start()
+                start_thread(self._thread)
 
     def discard(self, run_id: str) -> None:
         """Stop refreshing ``run_id``."""

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from app.logs import Event, get_logger, log_event
 from app.settings import RiskSettings
+from app.threads import start_thread
 
 _log = get_logger("risk.incidents")
 FLUSH_AT_EXIT_SEC = 10.0
@@ -143,7 +144,7 @@ class IncidentSink:
                 self._writer = threading.Thread(
                     target=self._drain, name="incident-writer", daemon=True
                 )
-                self._writer.start()
+                start_thread(self._writer)
                 atexit.register(self._flush_at_exit)
             self._changed.notify_all()
 

@@ -43,6 +43,7 @@ from app.logs import Event, get_logger, log_event
 from app.processes import RunProcesses, process_gone, tagged_processes
 from app.risk import metrics
 from app.risk.slot_queue import POLL_S, SlotQueue, Ticket
+from app.threads import start_thread
 
 GUARD_FILE = ".slots.guard"
 GUARD_TIMEOUT_S = 30.0
@@ -313,7 +314,7 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="slot-heartbeat", daemon=True)
 
     def __enter__(self) -> Heartbeat:
-        self._thread.start()
+        start_thread(self._thread)
         return self
 
     def __exit__(self, *_exc: object) -> None:

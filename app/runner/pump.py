@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from app.redaction import Redactor
+from app.threads import start_thread
 
 IDLE_FLUSH_S = 0.1
 MAX_PENDING = 256 * 1024
@@ -110,7 +111,7 @@ class OutputPump:
             channel.thread = threading.Thread(
                 target=self._copy, args=(channel,), name="output-pump", daemon=True
             )
-            channel.thread.start()
+            start_thread(channel.thread)
 
     def close(self) -> None:
         """Wait until the child's side is closed everywhere and the text is written."""

@@ -42,6 +42,7 @@ from app.redaction import Redactor
 from app.telegram.client import Sender, SendFailure, guard_library_logs, make_bot, redactor_for
 from app.telegram.events import Notice, render
 from app.telegram.settings import TelegramSettings
+from app.threads import start_thread
 
 if TYPE_CHECKING:
     # The registry and the Bot API client load in the background thread, on first use:
@@ -108,7 +109,7 @@ class Notifier:
                 self._thread = threading.Thread(
                     target=self._run, name="telegram-notifier", daemon=True
                 )
-                self._thread.start()
+                start_thread(self._thread)
                 _at_exit(self.exit_flush)
             self._cond.notify_all()
 
