@@ -12,7 +12,9 @@ decisions must be identical.
 
 from __future__ import annotations
 
+import gc
 import os
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +30,12 @@ from freqtrade.persistence import LocalTrade
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from app.logs import RUN_ID_ENV
+from app.risk.guard import GuardMode
+from app.risk.runtime import GuardRuntime, _DayPeak, _final_summary, guard_mode
 from tests.strategies.churn_strategies import GuardedChurnStrategy
+from tests.unit.risk.conftest import LogReader
+from tests.unit.strategies.test_base import _config as _base_config
 
 PAIRS = ("ETH/BTC", "LTC/BTC")
 STEP = timedelta(minutes=5)
@@ -234,3 +241,76 @@ def test_on_loop_when_backtest_skips_candles_then_decisions_equal_every_candle_e
     guard = reference.guard_runtime.guard
     event(f"refusal reasons: {sorted(guard.refusals)}")
     event(f"risk state changes: {min(guard.state.changes, 3)}+")
+
+
+# -- ROUND 3 OF MUTATION TESTING: what the survivors showed untested -------------------------
+
+
+@pytest.mark.parametrize("runmode", list(RunMode))
+def test_guard_mode_when_each_freqtrade_runmode_then_live_hyperopt_or_backtest(
+    runmode: RunMode,
+) -> None:
+    """Live and dry-run are LIVE, hyperopt is HYPEROPT, every other run mode (plot,
+    webserver, the analysis commands ...) runs as a quiet BACKTEST."""
+    expected = {
+        RunMode.LIVE: GuardMode.LIVE,
+        RunMode.DRY_RUN: GuardMode.LIVE,
+        RunMode.HYPEROPT: GuardMode.HYPEROPT,
+    }.get(runmode, GuardMode.BACKTEST)
+
+    assert guard_mode(runmode) is expected
+
+
+def test_day_peak_when_equity_unknown_then_peak_kept_and_new_day_starts_afresh() -> None:
+    """A loop whose equity cannot be valued (a price missing) keeps the day's peak; a
+    lower equity does not lower it; a new day forgets it."""
+    peak = _DayPeak()
+    day = datetime(2026, 1, 1, tzinfo=UTC)
+
+    assert peak.observe(day, 100.0) == 100.0
+    assert peak.observe(day, None) == 100.0
+    assert peak.observe(day, 90.0) == 100.0
+    assert peak.observe(day + timedelta(days=1), None) is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [("run-7", "run-7"), ("", None)])
+def test_for_strategy_when_runner_sets_run_id_then_guard_and_incidents_carry_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, expected: str | None
+) -> None:
+    """The runner's run id (TRADINGBOT_RUN_ID) ties the guard's incidents to the run; an
+    empty one is no run id."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RISK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv(RUN_ID_ENV, value)
+    config = _base_config(RunMode.BACKTEST)
+    strategy = GuardedChurnStrategy(config)
+    strategy.dp = DataProvider(config, None)
+
+    runtime = GuardRuntime.for_strategy(strategy)
+
+    assert runtime.guard.run_id == expected
+    assert runtime.guard.incidents is not None and runtime.guard.incidents.run_id == expected
+
+
+def test_final_summary_when_runtime_alive_then_logged_when_gone_then_silent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, risk_log: LogReader
+) -> None:
+    """At exit a backtest that counted something writes its ``guard_summary``; a runtime
+    already gone (a finished strategy) is skipped without an error."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RISK_STATE_DIR", str(tmp_path / "state"))
+    config = _base_config(RunMode.BACKTEST)
+    strategy = GuardedChurnStrategy(config)
+    strategy.dp = DataProvider(config, None)
+    runtime = GuardRuntime.for_strategy(strategy)
+    runtime.guard.allowed = 3
+    gone = GuardRuntime.for_strategy(strategy)
+    dead = weakref.ref(gone)
+    del gone
+    gc.collect()
+
+    _final_summary(weakref.ref(runtime))
+    _final_summary(dead)
+
+    (line,) = [r for r in risk_log() if r["message"] == "guard_summary"]
+    assert line["allowed"] == 3
