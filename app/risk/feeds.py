@@ -211,9 +211,10 @@ def unrealised_pnl(trade: Any, rate: float) -> float:  # a Freqtrade trade
     return float(close_total - trade.open_trade_value)
 
 
-# Per-process cache (hyperopt workers keep it across epochs): (pair, timeframe, candles,
-# first and last open time in ns) -> (dates ns, closes).
-_SERIES: dict[tuple[Any, ...], tuple[list[int], list[float]]] = {}
+# Per-process cache (hyperopt workers keep it across epochs): (pair, timeframe, candle
+# type, the date column's dtype, candles, first and last open time) -> (the frame's open
+# times and closes as numpy arrays, to check a hit against, and as plain lists).
+_SERIES: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, list[int], list[float]]] = {}
 
 
 class BacktestPriceFeed:
@@ -246,26 +247,32 @@ class BacktestPriceFeed:
 
     def _load(self, pair: str) -> tuple[list[int], list[float]]:
         config = self.dp._config  # the provider's own config
+        candle_type = config.get("candle_type_def")
         # The backtest put its analysed frames in the provider's cache before its loop
         # started (private to Freqtrade, hence the fallback that reads the files again).
         cached = getattr(self.dp, "_DataProvider__cached_pairs", None)
-        hit = cached.get((pair, self.timeframe, config.get("candle_type_def"))) if cached else None
+        hit = cached.get((pair, self.timeframe, candle_type)) if cached else None
         frame = hit[0] if hit else self.dp.historic_ohlcv(pair, self.timeframe)
-        # The key needs the first and last open times only: each hyperopt epoch loads every
-        # pair again, and converting the whole column each time cost more than the lookup.
-        # They are read from the column's int64 view (no copy; boxing two Timestamps with
-        # .iloc cost about 100 us per pair and epoch), in the column's own time unit.
+        # Each hyperopt epoch loads every pair again: the key finds the series of an
+        # earlier load from the ends of the date column's int64 view (no copy), and a hit
+        # counts only if every open time and close is the same (two vectorised
+        # comparisons; candles that differ inside the same ends once gave stale closes).
         column = frame["date"]
         stamps = column.array.asi8
+        closes = frame["close"].to_numpy(dtype=np.float64)
         count = len(stamps)
         edges = (int(stamps[0]), int(stamps[-1])) if count else (0, 0)
-        key = (pair, self.timeframe, str(column.dtype), count, *edges)
+        key = (pair, self.timeframe, str(candle_type), str(column.dtype), count, *edges)
         series = _SERIES.get(key)
-        if series is None:
-            dates = column.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-            series = (dates.tolist(), frame["close"].to_numpy(dtype=np.float64).tolist())
-            _SERIES[key] = series
-        return series
+        if (
+            series is not None
+            and np.array_equal(series[0], stamps)
+            and np.array_equal(series[1], closes, equal_nan=True)
+        ):
+            return series[2], series[3]
+        dates = column.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        _SERIES[key] = (stamps.copy(), closes.copy(), dates.tolist(), closes.tolist())
+        return _SERIES[key][2], _SERIES[key][3]
 
     def reset(self) -> None:
         """Forget the series of the last run (a new backtest may use other data)."""

@@ -544,3 +544,26 @@ def test_live_feed_when_last_trades_break_even_or_small_then_streak_as_documente
     Trade.commit()
     feed.refresh(now)
     assert feed.loss_streak == 0  # the last trade is a small win
+
+
+def test_backtest_prices_when_same_ends_but_other_candles_then_closes_of_the_new_frame() -> None:
+    """The per-process series cache never hands out another frame's closes: same pair,
+    count and first/last open times, but other candles in between or other closes."""
+    day = datetime(2018, 1, 12, 10, 0, tzinfo=UTC)
+    now = day + timedelta(minutes=15)  # the last closed 5m candle opened at or before 10:10
+    minutes_a, minutes_b = (0, 5, 20), (0, 10, 20)
+    frames = [
+        (minutes_a, (1.0, 2.0, 9.0), 2.0),
+        (minutes_b, (4.0, 5.0, 6.0), 5.0),  # other dates inside the same ends
+        (minutes_a, (1.5, 2.5, 9.5), 2.5),  # the first dates, other closes
+        (minutes_a, (1.0, 2.0, 9.0), 2.0),  # the first frame again: served from the cache
+    ]
+    for minutes, closes, expected in frames:
+        config = {"runmode": RunMode.BACKTEST, "candle_type_def": CandleType.SPOT}
+        dp = DataProvider(config, None)
+        dates = [day + timedelta(minutes=m) for m in minutes]
+        frame = pd.DataFrame({"date": pd.to_datetime(dates, utc=True), "close": list(closes)})
+        dp._set_cached_df("COLLIDE/BTC", "5m", frame, CandleType.SPOT)
+        feed = BacktestPriceFeed(dp, "5m", 300)
+
+        assert feed.last_closes(["COLLIDE/BTC"], now) == [expected], (minutes, closes)
