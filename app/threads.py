@@ -4,8 +4,9 @@ The kernel delivers a process-directed signal (Ctrl-C, ``kill PID``, a child's
 SIGCHLD) to any thread that does not block it. Python runs every handler in the main
 thread, but only the thread that *received* the signal has its blocking call
 interrupted: a SIGINT that lands in a heartbeat thread leaves the main thread asleep in
-``time.sleep`` or ``waitpid`` until that call returns on its own (seen in the slot tests
-under load: a runner that ignored Ctrl-C for its whole hold time).
+``time.sleep`` or ``waitpid`` until that call returns on its own. Linux prefers the main
+thread, but not when it already has a signal pending and is not running, so this is rare
+and load-dependent: a runner that would ignore Ctrl-C for its whole hold time.
 
 :func:`start_thread` starts a thread with those signals blocked, so the main thread is
 the only one that can receive them. Threads the helper thread starts (an HTTP server's

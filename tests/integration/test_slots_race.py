@@ -30,6 +30,9 @@ from app.settings import load_settings
 name, hold, wait, orphan = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 out = Path("out")
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the runner exits normally on TERM
+# Python's Ctrl-C, even when the suite runs as a shell's background job (which starts every
+# child with SIGINT ignored, and Python then keeps it ignored)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 settings = load_settings()
 registry = Registry.from_settings(settings)
 run_id = registry.start_run(kind="backtest", correlation_id=name, strategy="S")

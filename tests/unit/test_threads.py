@@ -83,6 +83,7 @@ _SLEEPER = textwrap.dedent(
     from pathlib import Path
     from app.risk.slots import Heartbeat
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignored
     lock = Path(sys.argv[1])
     lock.touch()
     with Heartbeat(lock, 0.001):  # a thread that is awake almost all the time
