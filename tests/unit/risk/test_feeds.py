@@ -567,3 +567,52 @@ def test_backtest_prices_when_same_ends_but_other_candles_then_closes_of_the_new
         feed = BacktestPriceFeed(dp, "5m", 300)
 
         assert feed.last_closes(["COLLIDE/BTC"], now) == [expected], (minutes, closes)
+
+
+# -- THE PER-PROCESS SERIES CACHE (after its fix: a hit needs equal candles) -----------------
+
+
+def _series_of(frame: tuple[list[datetime], list[float]]) -> tuple[list[int], list[float]]:
+    """The series a fresh feed of a fresh provider gets for ``frame`` (as each epoch)."""
+    return BacktestPriceFeed(_backtest_dp({"ETH/BTC": frame}), "5m", 300)._series("ETH/BTC")
+
+
+@pytest.mark.usefixtures("fresh_series")
+def test_series_cache_when_identical_candles_loaded_again_then_series_reused() -> None:
+    """Each hyperopt epoch loads the same candles into new frames: the second load reuses
+    the first one's series (the same lists, nothing rebuilt), a NaN close included."""
+    candles = ([T0, T0 + FIVE, T0 + 2 * FIVE], [1.0, float("nan"), 3.0])
+    first = _series_of(candles)
+    again = _series_of((list(candles[0]), list(candles[1])))
+
+    assert again[0] is first[0] and again[1] is first[1]
+
+
+@pytest.mark.usefixtures("fresh_series")
+def test_series_cache_when_data_sets_alternate_then_each_keeps_its_series() -> None:
+    """Three data sets of as many candles, two with the same first and two with the same
+    last candle, loaded in turn: each keeps its own entry (none pushes another out)."""
+    base = ([T0, T0 + FIVE, T0 + 2 * FIVE], [1.0, 2.0, 3.0])
+    same_first = ([T0, T0 + FIVE, T0 + 3 * FIVE], [1.0, 2.0, 4.0])
+    same_last = ([T0 - FIVE, T0 + FIVE, T0 + 2 * FIVE], [0.5, 2.0, 3.0])
+    loaded = [_series_of(frame) for frame in (base, same_first, same_last)]
+
+    assert [_series_of(frame)[1] for frame in (base, same_first, same_last)] == [
+        [1.0, 2.0, 3.0],
+        [1.0, 2.0, 4.0],
+        [0.5, 2.0, 3.0],
+    ]
+    assert _series_of(base)[0] is loaded[0][0]
+    assert len(feeds._SERIES) == 3
+
+
+@pytest.mark.usefixtures("fresh_series")
+def test_backtest_prices_when_one_candle_or_none_then_answer_without_error() -> None:
+    """A pair with a single candle (or none: a pair listed after the test range) is
+    valued from that candle (or not at all), never an IndexError."""
+    one = BacktestPriceFeed(_backtest_dp({"ETH/BTC": ([T0], [7.0])}), "5m", 300)
+    empty = BacktestPriceFeed(_backtest_dp({"ETH/BTC": ([], [])}), "5m", 300)
+
+    assert one.last_closes(["ETH/BTC"], T0 + FIVE) == [7.0]
+    assert one.last_closes(["ETH/BTC"], T0) is None
+    assert empty.last_closes(["ETH/BTC"], T0 + FIVE) is None
