@@ -631,8 +631,9 @@ def test_confirm_when_leveraged_then_liquidation_price_asked_as_freqtrade_estima
 def test_on_loop_when_cooldown_ends_between_candles_then_next_candle_ends_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A 7-minute cooldown after a loss ends between two 5-minute candles: the first candle
-    after its end runs the rules again, which end the cooldown."""
+    """A 7-minute cooldown after a loss ends between two 5-minute candles: the candle
+    within it skips the rules, the first candle after its end runs them again, which end
+    the cooldown."""
     monkeypatch.setenv("RISK_LOSS_STREAK_MAX", "1")
     monkeypatch.setenv("RISK_SESSION_COOLDOWN_MINUTES", "7")
     strategy = _strategy(_closes("ETH/BTC", [0.05] * 4))
@@ -641,10 +642,12 @@ def test_on_loop_when_cooldown_ends_between_candles_then_next_candle_ends_it(
     trade.close_profit_abs = trade.calc_profit(0.04)
     LocalTrade.close_bt_trade(trade)
     state = strategy.guard_runtime.guard.state
+    refreshes = _counted(strategy.guard_runtime.trades, "refresh")
 
     strategy.bot_loop_start(current_time=FIRST)
-    strategy.bot_loop_start(current_time=FIRST + STEP)
+    strategy.bot_loop_start(current_time=FIRST + STEP)  # still cooling down: a quiet candle
     assert state.state is RiskState.COOLDOWN
+    assert len(refreshes) == 1
 
     strategy.bot_loop_start(current_time=FIRST + 2 * STEP)  # 10 minutes after the loss
     assert state.state is RiskState.ACTIVE
@@ -684,3 +687,33 @@ def test_for_strategy_when_backtest_process_exits_then_last_run_summary_logged(
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     (summary,) = [line for line in lines if line["message"] == "guard_summary"]
     assert (summary["level"], summary["allowed"]) == ("INFO", 4)
+
+
+@pytest.mark.usefixtures("trade_db")
+def test_confirm_when_no_stake_asked_before_then_unleveraged() -> None:
+    """An entry whose stake the guard did not size (no ``custom_stake_amount`` before it)
+    counts as unleveraged: 0.5 of notional is a 0.5 stake, above the 30 % cap."""
+    os.environ["RISK_MAX_POSITION_PCT"] = "0.3"
+    runtime = _started(RunMode.BACKTEST)
+    runtime.on_loop(NOW)
+
+    decision = runtime.confirm(pair="ETH/BTC", side="long", amount=10.0, rate=0.05, now=NOW)
+
+    assert decision.reason == "POSITION_SIZE"
+
+
+@pytest.mark.usefixtures("trade_db")
+@pytest.mark.parametrize(("price", "allowed"), [(0.01, True), (0.0499, False), (None, False)])
+def test_confirm_when_liquidation_price_far_then_allowed_near_or_unknown_then_refused(
+    price: float | None, allowed: bool
+) -> None:
+    """At leverage 2 a liquidation 80 % away passes, 0.2 % away is refused, and one the
+    exchange cannot estimate is refused (fail closed)."""
+    os.environ["RISK_NEAR_LIQ_BUFFER_MULTIPLIER"] = "2"
+    runtime = _started(RunMode.BACKTEST, exchange=StandInExchange(price=price))
+    runtime.on_loop(NOW)
+    runtime.stake(pair="ETH/BTC", now=NOW, proposed=0.1, min_stake=None, leverage=2.0)
+
+    decision = runtime.confirm(pair="ETH/BTC", side="long", amount=2.0, rate=0.05, now=NOW)
+
+    assert decision.allowed is allowed
