@@ -414,7 +414,7 @@ def test_on_loop_when_only_prices_move_above_the_floors_then_no_refresh_and_no_e
     """A backtest candle where nothing but prices moved and equity stays above every floor
     neither refreshes the trade feed nor runs the account rules; a price that takes equity
     down to the loss cap's floor (exactly 0.75: loss = cap, which refuses) runs them."""
-    strategy = _strategy(_closes("ETH/BTC", [0.0625, 0.0625, 0.0625, 0.03125, 0.03125]))
+    strategy = _strategy(_closes("ETH/BTC", [0.0625, 0.0625, 0.07, 0.03125, 0.03125]))
     runtime = strategy.guard_runtime
     evaluations = _counted(runtime.guard, "evaluate_account")
     refreshes = _counted(runtime.trades, "refresh")
@@ -423,7 +423,7 @@ def test_on_loop_when_only_prices_move_above_the_floors_then_no_refresh_and_no_e
 
     strategy.bot_loop_start(current_time=FIRST + STEP)  # nothing open, nothing changed
     _open("ETH/BTC", stake=0.5, rate=0.0625, now=FIRST + STEP)
-    strategy.bot_loop_start(current_time=FIRST + 2 * STEP)  # open, equity 1.0 > 0.75
+    strategy.bot_loop_start(current_time=FIRST + 2 * STEP)  # open, equity 1.06 > 0.75
     assert (len(evaluations), len(refreshes)) == (1, 1)
     assert runtime.guard.state.state is RiskState.ACTIVE
 
@@ -717,3 +717,22 @@ def test_confirm_when_liquidation_price_far_then_allowed_near_or_unknown_then_re
     decision = runtime.confirm(pair="ETH/BTC", side="long", amount=2.0, rate=0.05, now=NOW)
 
     assert decision.allowed is allowed
+
+
+def test_on_loop_when_trades_open_and_no_equity_rule_then_quiet_candles_skip_without_error(
+    trade_lists: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, risk_log: LogReader
+) -> None:
+    """With no rule driven by equity (here only a trade count limit) an open trade leaves
+    nothing to value: later candles skip the rules, and nothing fails."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RISK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("RISK_LIVE_MAX_CONCURRENT_TRADES", "3")
+    strategy = _strategy(_closes("ETH/BTC", [0.05] * 4))
+    evaluations = _counted(strategy.guard_runtime.guard, "evaluate_account")
+    _open("ETH/BTC", stake=0.1, rate=0.05, now=FIRST - STEP)
+
+    for index in (0, 1, 2):
+        strategy.bot_loop_start(current_time=FIRST + index * STEP)
+
+    assert len(evaluations) == 1
+    assert [r for r in risk_log() if r["message"] == "guard_error"] == []
