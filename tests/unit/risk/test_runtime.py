@@ -207,50 +207,6 @@ _events = st.lists(
 )
 
 
-@pytest.mark.usefixtures("trade_lists")
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    returns=st.fixed_dictionaries(dict.fromkeys(PAIRS, _returns)),
-    events=_events,
-    loss_cap=st.sampled_from(("0.002", "0.01", "0.05", "0.5")),
-    drawdown=st.sampled_from(("0.003", "0.02", "0.08", "0.5")),
-    entries=st.sets(st.integers(min_value=0, max_value=CANDLES - 1), max_size=12),
-)
-def test_on_loop_when_backtest_skips_candles_then_decisions_equal_every_candle_evaluated(
-    returns: dict[str, list[float]],
-    events: list[Step],
-    loss_cap: str,
-    drawdown: str,
-    entries: set[int],
-) -> None:
-    """Idle/quiet skips and same-tzinfo day bounds change no state, refusal or entry, also
-    when an entry check saw a trade close before the next loop did."""
-    os.environ.update(LIMITS)
-    os.environ["RISK_DAILY_LOSS_CAP_PCT"] = loss_cap
-    os.environ["RISK_MAX_DAILY_DRAWDOWN_PCT"] = drawdown
-    LocalTrade.reset_trades()
-    frames = _frames(returns)
-    fast, reference = _strategy(frames), _strategy(frames)
-    reference.guard_runtime.skip_quiet = False
-    for index, step in enumerate(events):
-        now = FIRST + index * STEP
-        if not step.after_loop:
-            _apply(step, now, frames)
-        fast.bot_loop_start(current_time=now)
-        reference.bot_loop_start(current_time=now.astimezone(UTC))
-        assert _decisions(fast) == _decisions(reference), f"candle {index} ({now})"
-        if step.after_loop:
-            _apply(step, now, frames)
-        if index in entries:
-            pair = PAIRS[index % len(PAIRS)]
-            assert _entry(fast, now, pair, frames) == _entry(
-                reference, now.astimezone(UTC), pair, frames
-            ), f"entry at candle {index}"
-    guard = reference.guard_runtime.guard
-    event(f"refusal reasons: {sorted(guard.refusals)}")
-    event(f"risk state changes: {min(guard.state.changes, 3)}+")
-
-
 # -- ROUND 3 OF MUTATION TESTING: what the survivors showed untested -------------------------
 
 
@@ -653,42 +609,6 @@ def test_on_loop_when_cooldown_ends_between_candles_then_next_candle_ends_it(
     assert state.state is RiskState.ACTIVE
 
 
-def test_for_strategy_when_backtest_process_exits_then_last_run_summary_logged(
-    tmp_path: Path,
-) -> None:
-    """The last backtest run of a process has no next run to end it: its ``guard_summary``
-    is written at exit (a real interpreter exiting)."""
-    log = tmp_path / "risk.jsonl"
-    script = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from freqtrade.data.dataprovider import DataProvider\n"
-        "from freqtrade.enums import RunMode\n"
-        "from app.logs import configure_logging\n"
-        "from tests.strategies.churn_strategies import GuardedChurnStrategy\n"
-        "from tests.unit.strategies.test_base import _config\n"
-        "configure_logging(log_file=Path(sys.argv[1]), to_stderr=False)\n"
-        "strategy = GuardedChurnStrategy(_config(RunMode.BACKTEST))\n"
-        "strategy.dp = DataProvider(_config(RunMode.BACKTEST), None)\n"
-        "strategy.bot_start()\n"
-        "strategy.guard_runtime.guard.allowed = 4\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RISK_", "TRADINGBOT_"))}
-    env["RISK_STATE_DIR"] = str(tmp_path / "state")
-
-    subprocess.run(
-        [sys.executable, "-c", script, str(log)],
-        cwd=Path(__file__).parents[3],
-        env=env,
-        check=True,
-        timeout=60,
-    )
-
-    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-    (summary,) = [line for line in lines if line["message"] == "guard_summary"]
-    assert (summary["level"], summary["allowed"]) == ("INFO", 4)
-
-
 @pytest.mark.usefixtures("trade_db")
 def test_confirm_when_no_stake_asked_before_then_unleveraged() -> None:
     """An entry whose stake the guard did not size (no ``custom_stake_amount`` before it)
@@ -736,3 +656,87 @@ def test_on_loop_when_trades_open_and_no_equity_rule_then_quiet_candles_skip_wit
 
     assert len(evaluations) == 1
     assert [r for r in risk_log() if r["message"] == "guard_error"] == []
+
+
+def test_for_strategy_when_backtest_process_exits_then_last_run_summary_logged(
+    tmp_path: Path,
+) -> None:
+    """The last backtest run of a process has no next run to end it: its ``guard_summary``
+    is written at exit (a real interpreter exiting)."""
+    log = tmp_path / "risk.jsonl"
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from freqtrade.data.dataprovider import DataProvider\n"
+        "from freqtrade.enums import RunMode\n"
+        "from app.logs import configure_logging\n"
+        "from tests.strategies.churn_strategies import GuardedChurnStrategy\n"
+        "from tests.unit.strategies.test_base import _config\n"
+        "configure_logging(log_file=Path(sys.argv[1]), to_stderr=False)\n"
+        "strategy = GuardedChurnStrategy(_config(RunMode.BACKTEST))\n"
+        "strategy.dp = DataProvider(_config(RunMode.BACKTEST), None)\n"
+        "strategy.bot_start()\n"
+        "strategy.guard_runtime.guard.allowed = 4\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RISK_", "TRADINGBOT_"))}
+    env["RISK_STATE_DIR"] = str(tmp_path / "state")
+
+    subprocess.run(
+        [sys.executable, "-c", script, str(log)],
+        cwd=Path(__file__).parents[3],
+        env=env,
+        check=True,
+        timeout=60,
+    )
+
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    (summary,) = [line for line in lines if line["message"] == "guard_summary"]
+    assert (summary["level"], summary["allowed"]) == ("INFO", 4)
+
+
+# -- THE EQUIVALENCE PROPERTY: last, as the slowest (~7 s); the mutation run's -x stops at
+# the first failure, so mutants the tests above kill never pay for it ----------------------
+
+
+@pytest.mark.usefixtures("trade_lists")
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    returns=st.fixed_dictionaries(dict.fromkeys(PAIRS, _returns)),
+    events=_events,
+    loss_cap=st.sampled_from(("0.002", "0.01", "0.05", "0.5")),
+    drawdown=st.sampled_from(("0.003", "0.02", "0.08", "0.5")),
+    entries=st.sets(st.integers(min_value=0, max_value=CANDLES - 1), max_size=12),
+)
+def test_on_loop_when_backtest_skips_candles_then_decisions_equal_every_candle_evaluated(
+    returns: dict[str, list[float]],
+    events: list[Step],
+    loss_cap: str,
+    drawdown: str,
+    entries: set[int],
+) -> None:
+    """Idle/quiet skips and same-tzinfo day bounds change no state, refusal or entry, also
+    when an entry check saw a trade close before the next loop did."""
+    os.environ.update(LIMITS)
+    os.environ["RISK_DAILY_LOSS_CAP_PCT"] = loss_cap
+    os.environ["RISK_MAX_DAILY_DRAWDOWN_PCT"] = drawdown
+    LocalTrade.reset_trades()
+    frames = _frames(returns)
+    fast, reference = _strategy(frames), _strategy(frames)
+    reference.guard_runtime.skip_quiet = False
+    for index, step in enumerate(events):
+        now = FIRST + index * STEP
+        if not step.after_loop:
+            _apply(step, now, frames)
+        fast.bot_loop_start(current_time=now)
+        reference.bot_loop_start(current_time=now.astimezone(UTC))
+        assert _decisions(fast) == _decisions(reference), f"candle {index} ({now})"
+        if step.after_loop:
+            _apply(step, now, frames)
+        if index in entries:
+            pair = PAIRS[index % len(PAIRS)]
+            assert _entry(fast, now, pair, frames) == _entry(
+                reference, now.astimezone(UTC), pair, frames
+            ), f"entry at candle {index}"
+    guard = reference.guard_runtime.guard
+    event(f"refusal reasons: {sorted(guard.refusals)}")
+    event(f"risk state changes: {min(guard.state.changes, 3)}+")
