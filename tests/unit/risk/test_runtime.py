@@ -36,6 +36,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from app.logs import CORRELATION_ID_ENV, RUN_ID_ENV
+from app.risk.breaker_view import FileBreakerView, MemoryBreakerView
 from app.risk.decision import RiskState
 from app.risk.feeds import LiveTradeFeed
 from app.risk.guard import GuardMode
@@ -408,18 +409,24 @@ def test_on_loop_when_an_open_trade_cannot_be_valued_then_rules_run_every_candle
 @pytest.mark.usefixtures("account_limits")
 def test_snapshot_when_nothing_changed_then_shared_and_wallet_read_once_per_trade_set() -> None:
     """Stake sizing and entry confirmation of one candle share one snapshot; a backtest
-    reads the wallet again only when a trade opened or closed."""
+    reads the wallet again only when a trade opened or closed, and values open trades
+    once per candle (the loop's valuation serves the entry checks)."""
     strategy = _strategy(_closes("ETH/BTC", [0.05] * 4))
     wallets = strategy.wallets = CountingWallets()
     runtime = strategy.guard_runtime
+    valuations = _counted(runtime.prices, "unrealised")
 
     first = runtime.snapshot(FIRST)
+    assert first.unrealised == 0.0  # nothing open
     assert runtime.snapshot(FIRST) is first
     later = runtime.snapshot(FIRST + STEP)
     assert later is not first and wallets.reads == 1
     _open("ETH/BTC", stake=0.1, rate=0.05, now=FIRST + STEP)
     assert runtime.snapshot(FIRST + STEP) is not later
     assert wallets.reads == 2
+    runtime.on_loop(FIRST + 2 * STEP)
+    runtime.snapshot(FIRST + 2 * STEP)
+    assert len(valuations) == 2  # once at FIRST + STEP, once at FIRST + 2 x STEP
 
 
 @pytest.mark.parametrize(
@@ -479,11 +486,18 @@ def _started(
 
 
 @pytest.mark.usefixtures("trade_db")
-def test_for_strategy_when_backtest_then_no_publisher_and_incidents_written_in_line() -> None:
-    """A backtest publishes no metrics and writes incidents in line (deterministic); its
-    correlation id is ``bot-`` and 12 hex digits."""
+def test_for_strategy_when_backtest_then_no_publisher_and_incidents_written_in_line(
+    risk_log: LogReader,
+) -> None:
+    """A backtest uses an in-memory breaker (it never reads the live bot's file), publishes
+    no metrics and writes incidents in line (deterministic); its correlation id is ``bot-``
+    and 12 hex digits; ``guard_started`` names the breaker and only the limits set."""
     runtime = _started(RunMode.BACKTEST)
 
+    assert isinstance(runtime.guard.breaker, MemoryBreakerView)
+    (started,) = [r for r in risk_log() if r["message"] == "guard_started"]
+    assert started["breaker"] == "in-memory"
+    assert None not in started["limits"].values()
     assert runtime.publisher is None
     assert runtime.guard.incidents is not None and runtime.guard.incidents.background is False
     assert re.fullmatch(r"bot-[0-9a-f]{12}", runtime.guard.correlation_id)
@@ -492,12 +506,14 @@ def test_for_strategy_when_backtest_then_no_publisher_and_incidents_written_in_l
 def test_for_strategy_when_dry_run_then_publisher_background_incidents_and_streak_window(
     trade_db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Dry-run publishes the guard's metrics, queues incidents (the loop never waits for
-    the registry) and reads as many closed trades as RISK_LOSS_STREAK_MAX needs."""
+    """Dry-run reads the breaker file, publishes the guard's metrics, queues incidents (the
+    loop never waits for the registry) and reads as many closed trades as
+    RISK_LOSS_STREAK_MAX needs."""
     monkeypatch.setenv("RISK_LOSS_STREAK_MAX", "3")
 
     runtime = _started(RunMode.DRY_RUN)
 
+    assert isinstance(runtime.guard.breaker, FileBreakerView)
     assert runtime.publisher is not None
     assert runtime.guard.incidents is not None and runtime.guard.incidents.background is True
     assert isinstance(runtime.trades, LiveTradeFeed) and runtime.trades.streak_window == 3
@@ -557,7 +573,11 @@ def test_confirm_when_unleveraged_then_no_liquidation_price_asked() -> None:
 @pytest.mark.usefixtures("trade_db")
 @pytest.mark.parametrize(
     ("margin_mode", "cross"),
-    [({"margin_mode": "cross"}, True), ({"margin_mode": "isolated"}, False), ({}, False)],
+    [
+        (json.loads('{"margin_mode": "cross"}'), True),  # as Freqtrade reads its config
+        ({"margin_mode": "isolated"}, False),
+        ({}, False),
+    ],
 )
 @pytest.mark.parametrize("side", ["long", "short"])
 def test_confirm_when_leveraged_then_liquidation_price_asked_as_freqtrade_estimates_it(
@@ -662,7 +682,7 @@ def test_for_strategy_when_backtest_process_exits_then_last_run_summary_logged(
     tmp_path: Path,
 ) -> None:
     """The last backtest run of a process has no next run to end it: its ``guard_summary``
-    is written at exit (a real interpreter exiting)."""
+    is written at exit (a real interpreter exiting); a dry-run bot's guard writes none."""
     log = tmp_path / "risk.jsonl"
     script = (
         "import sys\n"
@@ -677,6 +697,12 @@ def test_for_strategy_when_backtest_process_exits_then_last_run_summary_logged(
         "strategy.dp = DataProvider(_config(RunMode.BACKTEST), None)\n"
         "strategy.bot_start()\n"
         "strategy.guard_runtime.guard.allowed = 4\n"
+        "from freqtrade.persistence import init_db\n"
+        "init_db('sqlite://')\n"
+        "live = GuardedChurnStrategy(_config(RunMode.DRY_RUN))\n"
+        "live.dp = DataProvider(_config(RunMode.DRY_RUN), None)\n"
+        "live.bot_start()\n"
+        "live.guard_runtime.guard.allowed = 5\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RISK_", "TRADINGBOT_"))}
     env["RISK_STATE_DIR"] = str(tmp_path / "state")
@@ -740,3 +766,18 @@ def test_on_loop_when_backtest_skips_candles_then_decisions_equal_every_candle_e
     guard = reference.guard_runtime.guard
     event(f"refusal reasons: {sorted(guard.refusals)}")
     event(f"risk state changes: {min(guard.state.changes, 3)}+")
+
+
+@pytest.mark.usefixtures("account_limits")
+def test_on_loop_when_snapshot_fails_then_guard_error_logged_and_loop_goes_on(
+    risk_log: LogReader,
+) -> None:
+    """A loop whose snapshot cannot be built (here: the wallet) never raises into
+    Freqtrade's loop: it is logged as a ``guard_error`` and entries re-check on their own."""
+    strategy = _strategy(_closes("ETH/BTC", [0.05] * 4))
+    strategy.wallets = None  # Freqtrade never does this; any failure will do
+
+    strategy.bot_loop_start(current_time=FIRST)
+
+    (error,) = [r for r in risk_log() if r["message"] == "guard_error"]
+    assert error["where"] == "bot_loop_start"
