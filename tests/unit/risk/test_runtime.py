@@ -503,20 +503,22 @@ def test_for_strategy_when_backtest_then_no_publisher_and_incidents_written_in_l
     assert re.fullmatch(r"bot-[0-9a-f]{12}", runtime.guard.correlation_id)
 
 
+@pytest.mark.parametrize(("streak", "window"), [("3", 3), (None, 0)])
 def test_for_strategy_when_dry_run_then_publisher_background_incidents_and_streak_window(
-    trade_db: None, monkeypatch: pytest.MonkeyPatch
+    trade_db: None, monkeypatch: pytest.MonkeyPatch, streak: str | None, window: int
 ) -> None:
     """Dry-run reads the breaker file, publishes the guard's metrics, queues incidents (the
     loop never waits for the registry) and reads as many closed trades as
-    RISK_LOSS_STREAK_MAX needs."""
-    monkeypatch.setenv("RISK_LOSS_STREAK_MAX", "3")
+    RISK_LOSS_STREAK_MAX needs (none without a streak limit)."""
+    if streak is not None:
+        monkeypatch.setenv("RISK_LOSS_STREAK_MAX", streak)
 
     runtime = _started(RunMode.DRY_RUN)
 
     assert isinstance(runtime.guard.breaker, FileBreakerView)
     assert runtime.publisher is not None
     assert runtime.guard.incidents is not None and runtime.guard.incidents.background is True
-    assert isinstance(runtime.trades, LiveTradeFeed) and runtime.trades.streak_window == 3
+    assert isinstance(runtime.trades, LiveTradeFeed) and runtime.trades.streak_window == window
 
 
 @pytest.mark.usefixtures("trade_db")
