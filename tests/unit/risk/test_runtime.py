@@ -505,7 +505,11 @@ def test_for_strategy_when_backtest_then_no_publisher_and_incidents_written_in_l
 
 @pytest.mark.parametrize(("streak", "window"), [("3", 3), (None, 0)])
 def test_for_strategy_when_dry_run_then_publisher_background_incidents_and_streak_window(
-    trade_db: None, monkeypatch: pytest.MonkeyPatch, streak: str | None, window: int
+    trade_db: None,
+    monkeypatch: pytest.MonkeyPatch,
+    risk_log: LogReader,
+    streak: str | None,
+    window: int,
 ) -> None:
     """Dry-run reads the breaker file, publishes the guard's metrics, queues incidents (the
     loop never waits for the registry) and reads as many closed trades as
@@ -516,6 +520,8 @@ def test_for_strategy_when_dry_run_then_publisher_background_incidents_and_strea
     runtime = _started(RunMode.DRY_RUN)
 
     assert isinstance(runtime.guard.breaker, FileBreakerView)
+    (started,) = [r for r in risk_log() if r["message"] == "guard_started"]
+    assert started["breaker"] == str(runtime.guard.settings.breaker_file)
     assert runtime.publisher is not None
     assert runtime.guard.incidents is not None and runtime.guard.incidents.background is True
     assert isinstance(runtime.trades, LiveTradeFeed) and runtime.trades.streak_window == window
@@ -783,3 +789,15 @@ def test_on_loop_when_snapshot_fails_then_guard_error_logged_and_loop_goes_on(
 
     (error,) = [r for r in risk_log() if r["message"] == "guard_error"]
     assert error["where"] == "bot_loop_start"
+
+
+@pytest.mark.usefixtures("trade_db")
+def test_final_summary_when_hyperopt_then_at_debug(risk_log: LogReader) -> None:
+    """Hyperopt's last epoch summary is written at DEBUG, as every epoch's (quiet workers)."""
+    runtime = _started(RunMode.HYPEROPT)
+    runtime.guard.allowed = 1
+
+    runtime.final_summary()
+
+    (line,) = [r for r in risk_log() if r["message"] == "guard_summary"]
+    assert line["level"] == "DEBUG"
