@@ -127,20 +127,7 @@ def _apply(step: Step, now: datetime, frames: dict[str, pd.DataFrame]) -> None:
     """Open or close a backtest trade the way Freqtrade's backtest lists record it."""
     rate = _close_at(frames[step.pair], now)
     if step.kind == "open":
-        trade = LocalTrade(
-            pair=step.pair,
-            stake_amount=step.stake,
-            open_rate=rate,
-            amount=step.stake / rate,
-            fee_open=0.001,
-            fee_close=0.001,
-            open_date=now,
-            is_open=True,
-            exchange="binance",
-            leverage=1.0,
-            is_short=step.short,
-        )
-        LocalTrade.add_bt_trade(trade)
+        _open(step.pair, stake=step.stake, rate=rate, now=now, fee=0.001, short=step.short)
     elif step.kind == "close":
         open_trades = [t for t in LocalTrade.bt_trades_open if t.pair == step.pair]
         if open_trades:
@@ -326,18 +313,22 @@ def _counted(obj: Any, name: str) -> list[tuple[Any, ...]]:
     return calls
 
 
-def _open(pair: str, *, stake: float, rate: float, now: datetime) -> LocalTrade:
+def _open(
+    pair: str, *, stake: float, rate: float, now: datetime, fee: float = 0.0, short: bool = False
+) -> LocalTrade:
+    """Open a backtest trade the way Freqtrade's backtest lists record it."""
     trade = LocalTrade(
         pair=pair,
         stake_amount=stake,
         open_rate=rate,
         amount=stake / rate,
-        fee_open=0.0,
-        fee_close=0.0,
+        fee_open=fee,
+        fee_close=fee,
         open_date=now,
         is_open=True,
         exchange="binance",
         leverage=1.0,
+        is_short=short,
     )
     LocalTrade.add_bt_trade(trade)
     return trade
