@@ -216,6 +216,40 @@ def unrealised_pnl(trade: Any, rate: float) -> float:  # a Freqtrade trade
 # times and closes as numpy arrays, to check a hit against, and as plain lists).
 _SERIES: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, list[int], list[float]]] = {}
 
+# How far ahead calm_until looks, in candles: blocks end at the next trade opened or
+# closed anyway (about every ten candles in a hyperopt epoch), and a longer scan costs more
+# than it saves.
+HORIZON = 48
+
+
+def _span(closes: list[float], start: int, low: float, high: float) -> int:
+    """How many closes from ``start`` on lie within [low, high], at most :data:`HORIZON`
+    (a NaN close lies within no range)."""
+    stop = min(start + HORIZON, len(closes))
+    position = start
+    while position < stop and low <= closes[position] <= high:
+        position += 1
+    return position - start
+
+
+def _weights(trades: Sequence[Any]) -> dict[str, float] | None:
+    """Per pair, how much the open spot ``trades``' PnL (:func:`unrealised_pnl`) moves per
+    unit of its close; None when one is not a spot trade without open orders."""
+    weights: dict[str, float] = {}
+    for trade in trades:
+        if (trade.trading_mode or "spot") != "spot" or trade.has_open_orders:
+            return None
+        fee = trade.fee_close or 0.0
+        weight = trade.amount * (1.0 - fee)
+        if trade.is_short:
+            weight = -trade.amount * (1.0 + fee)
+        weights[trade.pair] = weights.get(trade.pair, 0.0) + weight
+    return weights
+
+
+# calm_until's answer when no candle follows (the end of the data).
+FOREVER = datetime.max.replace(tzinfo=UTC)
+
 
 class BacktestPriceFeed:
     """Closes from the candles the backtest loaded (``DataProvider.historic_ohlcv``).
@@ -224,11 +258,16 @@ class BacktestPriceFeed:
     numpy calls, which matters because open trades are valued on every candle.
     """
 
-    def __init__(self, dp: Any, timeframe: str, timeframe_sec: int) -> None:
+    def __init__(
+        self, dp: Any, timeframe: str, timeframe_sec: int, *, same_data: bool = False
+    ) -> None:
         # dp is Freqtrade's DataProvider (untyped for mypy)
         self.dp = dp
         self.timeframe = timeframe
         self.timeframe_ns = timeframe_sec * 1_000_000_000
+        # Hyperopt: every epoch (run) backtests the same candles, loaded once from the
+        # hyperopt's data file, so the series stay from one run to the next.
+        self.same_data = same_data
         self._pairs: dict[str, tuple[list[int], list[float]]] = {}
         self._now: datetime | None = None
         self._target = 0
@@ -253,30 +292,42 @@ class BacktestPriceFeed:
         cached = getattr(self.dp, "_DataProvider__cached_pairs", None)
         hit = cached.get((pair, self.timeframe, candle_type)) if cached else None
         frame = hit[0] if hit else self.dp.historic_ohlcv(pair, self.timeframe)
+        if len(frame) == 0:
+            # Freqtrade's empty frame has a text date column (no int64 view): no series.
+            return [], []
         # Each hyperopt epoch loads every pair again: the key finds the series of an
         # earlier load from the ends of the date column's int64 view (no copy), and a hit
         # counts only if every open time and close is the same (two vectorised
         # comparisons; candles that differ inside the same ends once gave stale closes).
+        # The dtype itself is in the key: its unit and zone tell what the int64s mean.
         column = frame["date"]
         stamps = column.array.asi8
         closes = frame["close"].to_numpy(dtype=np.float64)
-        count = len(stamps)
-        edges = (int(stamps[0]), int(stamps[-1])) if count else (0, 0)
-        key = (pair, self.timeframe, str(candle_type), str(column.dtype), count, *edges)
+        key = (
+            pair,
+            self.timeframe,
+            str(candle_type),
+            column.dtype,
+            len(stamps),
+            int(stamps[0]),
+            int(stamps[-1]),
+        )
         series = _SERIES.get(key)
         if (
-            series is not None
-            and np.array_equal(series[0], stamps)
-            and np.array_equal(series[1], closes, equal_nan=True)
+            series is None
+            or not np.array_equal(series[0], stamps)
+            # Bit for bit (NaN equals NaN; -0.0 differs from 0.0: only a rebuild).
+            or not np.array_equal(series[1].view(np.int64), closes.view(np.int64))
         ):
-            return series[2], series[3]
-        dates = column.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        _SERIES[key] = (stamps.copy(), closes.copy(), dates.tolist(), closes.tolist())
-        return _SERIES[key][2], _SERIES[key][3]
+            dates = column.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+            series = _SERIES[key] = (stamps.copy(), closes.copy(), dates.tolist(), closes.tolist())
+        return series[2], series[3]
 
     def reset(self) -> None:
-        """Forget the series of the last run (a new backtest may use other data)."""
-        self._pairs.clear()
+        """Forget the series of the last run (a new backtest may use other data), unless
+        every run uses the same data (``same_data``: hyperopt's epochs)."""
+        if not self.same_data:
+            self._pairs.clear()
         self._now = None
 
     def _index(self, dates: list[int], now: datetime) -> int:
@@ -322,6 +373,53 @@ class BacktestPriceFeed:
                 return None
             total += unrealised_pnl(trade, closes[index])
         return total
+
+    def calm_until(
+        self, trades: Sequence[Any], now: datetime, rise: float, fall: float
+    ) -> datetime | None:
+        """Until when the open ``trades``, valued as :meth:`unrealised` values them at each
+        candle after ``now``, provably stay within ``rise`` above and ``fall`` below their
+        value at ``now``: the moment the first candle not proven becomes the last closed
+        one (:data:`FOREVER` when every candle ahead is proven). None when nothing can be
+        proven: a trade not on spot (funding, interest) or with an open order (its amount
+        may still change), a pair without a candle at ``now``, no room.
+
+        A proof, not an estimate: each pair gets an equal share of the room, and its closes
+        ahead are checked against it, up to :data:`HORIZON` candles (a NaN close lies in no
+        range). The caller leaves a margin for rounding: values are sums of products.
+        """
+        if rise <= 0.0 or fall <= 0.0:
+            return None
+        weights = _weights(trades)
+        if not weights:
+            return None
+        if now != self._now:
+            self._now = now
+            self._target = int(now.timestamp() * 1_000_000) * 1000 - self.timeframe_ns
+        target, end = self._target, None
+        rise, fall = rise / len(weights), fall / len(weights)
+        for pair, weight in weights.items():
+            dates, closes = self._pairs.get(pair) or self._series(pair)
+            index = bisect.bisect_right(dates, target) - 1
+            if index < 0:
+                return None
+            close = closes[index]
+            if weight > 0.0:
+                low, high = close - fall / weight, close + rise / weight
+            elif weight < 0.0:
+                low, high = close + rise / weight, close - fall / weight
+            else:
+                continue  # no amount: its price moves nothing
+            after = index + 1 + _span(closes, index + 1, low, high)
+            if after < len(dates):
+                stop = dates[after] + self.timeframe_ns
+                end = stop if end is None or stop < end else end
+        if end is None:
+            return FOREVER.replace(tzinfo=now.tzinfo)
+        # From ``now`` (datetimes sharing a tzinfo compare cheaply), rounded down and one
+        # microsecond early: ``now``'s float timestamp may have lost that microsecond.
+        ahead = (end - target - self.timeframe_ns) // 1000 - 1
+        return now + timedelta(microseconds=ahead)
 
 
 class LivePriceFeed:

@@ -127,6 +127,11 @@ class GuardRuntime:
         # (closed-trade list, its length, day start, day end) when the account rules last
         # looked (backtests): while it still holds, only prices can have moved (_steady).
         self._view: tuple[list[Any], int, datetime, datetime] | None = None
+        # (until, open trades): no candle before ``until`` can move equity to the day's
+        # peak or to a floor while the same trades stay open, proven from the candles
+        # ahead (BacktestPriceFeed.calm_until); such candles skip valuing the trades.
+        self._calm: tuple[datetime, int] | None = None
+        self._calm_feed = prices if isinstance(prices, BacktestPriceFeed) else None
         # Backtests skip the account rules on candles where nothing they read changed
         # (see on_loop); False evaluates every candle, the reference the skips must equal
         # (tests/integration/test_guard_equivalence.py). Live never skips.
@@ -177,7 +182,9 @@ class GuardRuntime:
             prices = LivePriceFeed(strategy.dp, tf, tf_sec)
         else:
             trades = BacktestTradeFeed()
-            prices = BacktestPriceFeed(strategy.dp, tf, tf_sec)
+            prices = BacktestPriceFeed(
+                strategy.dp, tf, tf_sec, same_data=mode is GuardMode.HYPEROPT
+            )
         publisher = (
             GuardPublisher.for_bot(settings, strategy.config, type(strategy).__name__)
             if mode is GuardMode.LIVE
@@ -283,7 +290,7 @@ class GuardRuntime:
         self._pending.clear()
         self._cache_key, self._cache, self._wallet_key = None, None, None
         self._loop_key, self._loop_until, self._equity_key = None, None, None
-        self._view = None
+        self._view = None  # and with it any calm block (see _steady)
 
     def final_summary(self) -> None:
         """``guard_summary`` for the last backtest run of the process (atexit)."""
@@ -310,7 +317,7 @@ class GuardRuntime:
             if skip:
                 if self._steady(now):
                     return
-                self._view = None  # until _quiet has looked again
+                self._view, self._calm = None, None  # until _quiet has looked again
             if self.trades.refresh(now):
                 self._new_run()
             if skip:
@@ -356,6 +363,9 @@ class GuardRuntime:
         if open_trades is None:
             return False  # a trade closed (or a new run began): the full path runs
         if not open_trades or not self._equity_rules:
+            return True
+        calm = self._calm
+        if calm is not None and now < calm[0] and len(open_trades) == calm[1]:
             return True
         return self._above_floor(now, start, feed.version(), open_trades, sample_only=False)
 
@@ -407,7 +417,43 @@ class GuardRuntime:
             floors = [rule.equity_floor(start, peak) for rule in self._equity_rules]
             self._floor = max(f for f in floors if f is not None)
             self._floor_peak = peak
-        return equity > self._floor
+        floor = self._floor
+        if equity <= floor:
+            return False
+        prices = self._calm_feed
+        if prices is not None:
+            self._calm_after(
+                prices,
+                now,
+                open_trades,
+                rise=peak - equity,
+                fall=equity - floor,
+                scale=abs(wallet) + abs(equity),
+            )
+        return True
+
+    def _calm_after(
+        self,
+        prices: BacktestPriceFeed,
+        now: datetime,
+        open_trades: Sequence[Any],
+        *,
+        rise: float,
+        fall: float,
+        scale: float,
+    ) -> None:
+        """Prove how long equity stays below the day's peak (``rise`` away) and above the
+        floor (``fall`` away) with these trades open; remember it for :meth:`_steady`.
+
+        A margin of 1e-9 of ``scale`` (wallet and equity) covers the rounding of the
+        per-candle sums. Not with position adjustment: it changes an open trade's amount
+        in place.
+        """
+        if getattr(self.strategy, "position_adjustment_enable", False):
+            return
+        margin = 1e-9 * (scale + 1.0)
+        until = prices.calm_until(open_trades, now, rise - margin, fall - margin)
+        self._calm = None if until is None else (until, len(open_trades))
 
     def stake(
         self,
@@ -419,9 +465,12 @@ class GuardRuntime:
         leverage: float,
     ) -> float:
         """``custom_stake_amount``: the trimmed stake, or 0 to refuse."""
+        # The snapshot first: when it finds a new backtest run, that run starts afresh
+        # (pending entries included) before this entry is recorded.
+        account = self.snapshot(now)
         self._pending[pair] = _Pending(leverage=leverage, min_stake=min_stake)
         return self.guard.size_stake(
-            self.snapshot(now), pair=pair, proposed=proposed, min_stake=min_stake, now=now
+            account, pair=pair, proposed=proposed, min_stake=min_stake, now=now
         )
 
     def confirm(

@@ -6,12 +6,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
 from freqtrade.data.dataprovider import DataProvider
 from freqtrade.enums import CandleType, RunMode, TradingMode
-from freqtrade.persistence import LocalTrade, Trade, init_db
+from freqtrade.persistence import LocalTrade, Order, Trade, init_db
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.risk import feeds
 from app.risk.feeds import (
@@ -616,3 +619,204 @@ def test_backtest_prices_when_one_candle_or_none_then_answer_without_error() -> 
     assert one.last_closes(["ETH/BTC"], T0 + FIVE) == [7.0]
     assert one.last_closes(["ETH/BTC"], T0) is None
     assert empty.last_closes(["ETH/BTC"], T0 + FIVE) is None
+
+
+# -- CALM BLOCKS: how long open trades provably stay within a room (backtests) ---------------
+
+CALM_PAIRS = ("ETH/BTC", "LTC/BTC")
+MICRO = timedelta(microseconds=1)
+
+
+def _walk_frames(walks: list[list[float]], nan_at: int | None) -> DataProvider:
+    """One random walk of closes per pair from T0; a NaN close at ``nan_at`` of the first."""
+    frames = {}
+    for number, (pair, steps) in enumerate(zip(CALM_PAIRS, walks, strict=False)):
+        closes, price = [], 1.0
+        for step in steps:
+            price *= 1 + step
+            closes.append(price)
+        if number == 0 and nan_at is not None:
+            closes[nan_at] = float("nan")
+        frames[pair] = ([T0 + index * FIVE for index in range(len(closes))], closes)
+    return _backtest_dp(frames)
+
+
+def _spot(pair: str, amount: float, *, short: bool = False, mode: str = "spot") -> LocalTrade:
+    return LocalTrade(
+        pair=pair,
+        stake_amount=amount,
+        open_rate=1.0,
+        amount=amount,
+        fee_open=0.001,
+        fee_close=0.001,
+        open_date=T0,
+        is_open=True,
+        exchange="binance",
+        leverage=1.0,
+        is_short=short,
+        trading_mode=TradingMode(mode),
+    )
+
+
+@pytest.mark.usefixtures("fresh_series")
+@settings(max_examples=150, deadline=None)
+@given(
+    walks=st.lists(
+        st.lists(st.floats(min_value=-0.02, max_value=0.02), min_size=90, max_size=90),
+        min_size=2,
+        max_size=2,
+    ),
+    nan_at=st.none() | st.integers(min_value=0, max_value=89),
+    positions=st.lists(
+        st.tuples(st.sampled_from(CALM_PAIRS), st.floats(0.5, 50.0), st.booleans()),
+        min_size=1,
+        max_size=3,
+    ),
+    start=st.integers(min_value=0, max_value=85),
+    rise=st.floats(min_value=1e-4, max_value=0.5),
+    fall=st.floats(min_value=1e-4, max_value=0.5),
+)
+def test_calm_until_when_proven_then_every_candle_before_stays_within_the_room(
+    walks: list[list[float]],
+    nan_at: int | None,
+    positions: list[tuple[str, float, bool]],
+    start: int,
+    rise: float,
+    fall: float,
+) -> None:
+    """Every candle that becomes the last closed one before the answer values the trades
+    within ``rise`` above and ``fall`` below their value now; the answer is a microsecond
+    before a candle's close, in ``now``'s tzinfo; with one pair, the candle after the block
+    leaves that room (or is NaN, or the horizon ended the block)."""
+    feed = BacktestPriceFeed(_walk_frames(walks, nan_at), "5m", 300)
+    trades = [_spot(pair, amount, short=short) for pair, amount, short in positions]
+    now = (T0 + (start + 1) * FIVE).astimezone(ZoneInfo("UTC"))  # candle ``start`` closed
+    value = feed.unrealised(trades, now)
+    until = feed.calm_until(trades, now, rise, fall)
+    if value is None or value != value:  # a NaN close now proves nothing
+        assert until is None or until == now - MICRO + FIVE
+        return
+    assert until is not None
+    assert until.tzinfo is now.tzinfo
+    moment, inside = now + FIVE, 0
+    while moment < until and moment <= T0 + 90 * FIVE:
+        later = feed.unrealised(trades, moment)
+        assert later is not None
+        assert value - fall <= later <= value + rise, (moment, value, later)
+        moment, inside = moment + FIVE, inside + 1
+    if until == feeds.FOREVER.replace(tzinfo=now.tzinfo):
+        assert start + 1 + inside == 90  # every candle after now was proven
+        return
+    assert ((until + MICRO) - T0) % FIVE == timedelta(0)
+    assert until + MICRO == moment
+    if len({pair for pair, _, _ in positions}) == 1 and inside < feeds.HORIZON:
+        after = feed.unrealised(trades, moment)
+        assert after is None or after != after or not value - fall <= after <= value + rise
+
+
+def test_calm_until_when_flat_then_block_ends_at_the_horizon_or_at_the_data_end() -> None:
+    """Unmoving closes: the block ends after HORIZON candles, or never when the data ends
+    within it (the answer is then FOREVER, in ``now``'s tzinfo)."""
+    flat = [0.0] * (feeds.HORIZON + 20)
+    feed = BacktestPriceFeed(_walk_frames([flat], None), "5m", 300)
+    trades = [_spot("ETH/BTC", 2.0)]
+    now = T0 + FIVE
+    near_end = T0 + (feeds.HORIZON + 10) * FIVE
+
+    assert feed.calm_until(trades, now, 0.01, 0.01) == now + (feeds.HORIZON + 1) * FIVE - MICRO
+    assert feed.calm_until(trades, near_end, 0.01, 0.01) == feeds.FOREVER
+    zoned = near_end.astimezone(ZoneInfo("UTC"))
+    assert feed.calm_until(trades, zoned, 0.01, 0.01).tzinfo is zoned.tzinfo  # type: ignore[union-attr]
+
+
+def test_calm_until_when_nothing_can_be_proven_then_none() -> None:
+    """No room on a side, no trades, a trade that is not spot or has an open order, or no
+    candle closed yet: None (the caller values every candle)."""
+    feed = BacktestPriceFeed(_walk_frames([[0.0] * 10], None), "5m", 300)
+    now = T0 + FIVE
+    spot = _spot("ETH/BTC", 2.0)
+    waiting = _spot("ETH/BTC", 2.0)
+    waiting.orders.append(
+        Order(
+            ft_order_side="buy",
+            ft_pair="ETH/BTC",
+            ft_is_open=True,
+            ft_amount=2.0,
+            ft_price=1.0,
+            order_id="entry-1",
+            status="open",
+        )
+    )
+
+    assert feed.calm_until([spot], now, 0.01, 0.01) is not None
+    assert feed.calm_until([spot], now, 0.0, 0.01) is None
+    assert feed.calm_until([spot], now, 0.01, 0.0) is None
+    assert feed.calm_until([], now, 0.01, 0.01) is None
+    assert feed.calm_until([_spot("ETH/BTC", 2.0, mode="futures")], now, 0.01, 0.01) is None
+    assert feed.calm_until([spot, waiting], now, 0.01, 0.01) is None
+    assert feed.calm_until([spot], T0, 0.01, 0.01) is None
+
+
+@pytest.mark.usefixtures("fresh_series")
+def test_backtest_prices_when_freqtrade_gives_an_empty_frame_then_no_price_and_no_error() -> None:
+    """``historic_ohlcv`` of a pair without candles is an empty frame whose date column is
+    text (no int64 view): no price, never an AttributeError (the guard failed closed on
+    every loop)."""
+    config = {"runmode": RunMode.BACKTEST, "candle_type_def": CandleType.SPOT}
+    dp = DataProvider(config, None)
+    dp._set_cached_df("NEW/BTC", "5m", pd.DataFrame(columns=["date", "close"]), CandleType.SPOT)
+    feed = BacktestPriceFeed(dp, "5m", 300)
+
+    assert feed.last_closes(["NEW/BTC"], T0) is None
+    assert feed.last_closed("NEW/BTC", T0) is None
+    assert feed.calm_until([_spot("NEW/BTC", 1.0)], T0, 0.01, 0.01) is None
+
+
+@pytest.mark.usefixtures("fresh_series")
+def test_backtest_prices_when_hyperopt_then_series_kept_across_runs_backtest_reloads() -> None:
+    """Hyperopt's epochs backtest the same candles: a new run keeps the series. A backtest
+    run may use other candles: a new run loads them again."""
+    dp = _backtest_dp({"ETH/BTC": FOUR_CANDLES})
+    hyperopt = BacktestPriceFeed(dp, "5m", 300, same_data=True)
+    backtest = BacktestPriceFeed(dp, "5m", 300)
+    for feed in (hyperopt, backtest):
+        feed.last_closes(["ETH/BTC"], T0 + 2 * FIVE)
+        feed.reset()
+    dp._set_cached_df(
+        "ETH/BTC",
+        "5m",
+        pd.DataFrame({"date": pd.to_datetime(FOUR_CANDLES[0], utc=True), "close": [9.0] * 4}),
+        CandleType.SPOT,
+    )
+
+    assert hyperopt.last_closes(["ETH/BTC"], T0 + 2 * FIVE) == [2.0]
+    assert backtest.last_closes(["ETH/BTC"], T0 + 2 * FIVE) == [9.0]
+
+
+@pytest.mark.usefixtures("fresh_series")
+@pytest.mark.parametrize(("short", "step"), [(False, 0.01), (True, -0.01)])
+def test_calm_until_when_close_fee_tips_the_move_over_the_room_then_block_ends_there(
+    short: bool, step: float
+) -> None:
+    """The room is in PnL, fees included: 100 units moved by 0.01 gain 1.0 less the 0.1 %
+    close fee long (0.999, inside a room of 1.0) and 1.0 plus the fee short (1.001,
+    outside): the short's block ends at that candle, the long's goes on."""
+    closes = [1.0, 1.0, 1.0 + step, 1.0 + step]
+    feed = BacktestPriceFeed(
+        _backtest_dp({"ETH/BTC": ([T0 + index * FIVE for index in range(4)], closes)}),
+        "5m",
+        300,
+    )
+    trades = [_spot("ETH/BTC", 100.0, short=short)]
+    now = T0 + FIVE
+    value, moved = feed.unrealised(trades, now), feed.unrealised(trades, T0 + 3 * FIVE)
+    assert value is not None and moved is not None
+
+    until = feed.calm_until(trades, now, 1.0, 1.0)
+
+    if short:
+        assert moved - value > 1.0
+        assert until == T0 + 3 * FIVE - MICRO
+    else:
+        assert 0.0 < moved - value < 1.0
+        assert until == feeds.FOREVER

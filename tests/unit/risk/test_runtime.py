@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 from app.logs import CORRELATION_ID_ENV, RUN_ID_ENV
 from app.risk.breaker_view import FileBreakerView, MemoryBreakerView
 from app.risk.decision import RiskState
-from app.risk.feeds import LiveTradeFeed
+from app.risk.feeds import BacktestPriceFeed, LiveTradeFeed
 from app.risk.guard import GuardMode
 from app.risk.runtime import GuardRuntime, _DayPeak, _final_summary, guard_mode
 from tests.strategies.churn_strategies import GuardedChurnStrategy
@@ -140,13 +140,15 @@ def _apply(step: Step, now: datetime, frames: dict[str, pd.DataFrame]) -> None:
 
 
 def _decisions(strategy: Any) -> tuple[Any, ...]:
-    guard = strategy.guard_runtime.guard
+    runtime = strategy.guard_runtime
+    guard = runtime.guard
     return (
         guard.state.state,
         guard.state.changes,
         guard.breaker.state(FIRST).status,
         dict(guard.refusals),
         guard.allowed,
+        runtime._day_peak.peak,
     )
 
 
@@ -494,6 +496,21 @@ def test_for_strategy_when_backtest_then_no_publisher_and_incidents_written_in_l
     assert re.fullmatch(r"bot-[0-9a-f]{12}", runtime.guard.correlation_id)
 
 
+@pytest.mark.usefixtures("trade_db")
+@pytest.mark.parametrize(
+    ("mode", "same_data"), [(RunMode.HYPEROPT, True), (RunMode.BACKTEST, False)]
+)
+def test_for_strategy_when_hyperopt_then_price_series_kept_across_epochs(
+    mode: RunMode, same_data: bool
+) -> None:
+    """Hyperopt's epochs backtest the candles of one data file: its price feed keeps the
+    series from one epoch to the next; a backtest's reloads them for each run."""
+    runtime = _started(mode)
+
+    assert isinstance(runtime.prices, BacktestPriceFeed)
+    assert runtime.prices.same_data is same_data
+
+
 @pytest.mark.parametrize(("streak", "window"), [("3", 3), (None, 0)])
 def test_for_strategy_when_dry_run_then_publisher_background_incidents_and_streak_window(
     trade_db: None,
@@ -553,6 +570,20 @@ def test_confirm_when_leveraged_then_stake_is_notional_over_leverage(
     )
 
     assert decision.allowed is allowed
+
+
+@pytest.mark.usefixtures("trade_db")
+def test_stake_when_its_snapshot_starts_a_new_run_then_leverage_kept_for_confirm() -> None:
+    """The first call of a run may be the stake sizing (its snapshot finds the new run and
+    starts it afresh): the entry's leverage is recorded after that, so the confirmation
+    judges the margin (0.5 notional / 2 = 0.25, under the 30 % cap), not the notional."""
+    os.environ["RISK_MAX_POSITION_PCT"] = "0.3"
+    runtime = _started(RunMode.BACKTEST)
+    runtime.stake(pair="ETH/BTC", now=NOW, proposed=0.1, min_stake=None, leverage=2.0)
+
+    decision = runtime.confirm(pair="ETH/BTC", side="long", amount=0.5 / 0.05, rate=0.05, now=NOW)
+
+    assert decision.allowed
 
 
 @pytest.mark.usefixtures("trade_db")
@@ -717,6 +748,55 @@ def test_for_strategy_when_backtest_process_exits_then_last_run_summary_logged(
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     (summary,) = [line for line in lines if line["message"] == "guard_summary"]
     assert (summary["level"], summary["allowed"]) == ("INFO", 4)
+
+
+# -- CALM BLOCKS: candles proven not to reach the day's peak or a floor -------------------
+
+
+@pytest.mark.usefixtures("account_limits")
+@pytest.mark.parametrize(("adjusting", "valued"), [(False, 1), (True, 6)])
+def test_on_loop_when_prices_proven_calm_then_open_trades_not_valued_until_the_block_ends(
+    adjusting: bool, valued: int
+) -> None:
+    """Flat closes after an entry (equity just under the day's peak by the fees, far above
+    the floors): the first candle values the trade and proves the rest of the data calm,
+    so the next five candles value nothing. With position adjustment (an open trade's
+    amount may change in place) nothing is proven: every candle values the trade."""
+    strategy = _strategy(_closes("ETH/BTC", [0.05] * 8))
+    strategy.position_adjustment_enable = adjusting
+    runtime = strategy.guard_runtime
+    strategy.bot_loop_start(current_time=FIRST)
+    _open("ETH/BTC", stake=0.1, rate=0.05, now=FIRST, fee=0.001)
+    valuations = _counted(runtime.prices, "unrealised")
+    evaluations = _counted(runtime.guard, "evaluate_account")
+
+    for index in range(1, 7):
+        strategy.bot_loop_start(current_time=FIRST + index * STEP)
+
+    assert (len(valuations), len(evaluations)) == (valued, 0)
+    assert runtime._day_peak.peak == 1.0  # the flat candles never reached it
+
+
+@pytest.mark.usefixtures("account_limits")
+def test_on_loop_when_a_trade_opens_inside_a_calm_block_then_the_new_set_is_valued() -> None:
+    """A block holds for the trades it was proven for: a second trade opened inside it is
+    valued on the next candle (a new proof), and a price drop to the loss cap's floor
+    right after is seen on its candle."""
+    closes = [0.05] * 5 + [0.01] * 3
+    strategy = _strategy(_closes("ETH/BTC", closes) | _closes("LTC/BTC", [0.05] * 8))
+    runtime = strategy.guard_runtime
+    strategy.bot_loop_start(current_time=FIRST)
+    _open("ETH/BTC", stake=0.1, rate=0.05, now=FIRST, fee=0.001)
+    strategy.bot_loop_start(current_time=FIRST + STEP)
+    strategy.bot_loop_start(current_time=FIRST + 2 * STEP)
+    _open("LTC/BTC", stake=0.1, rate=0.05, now=FIRST + 2 * STEP, fee=0.001)
+    _open("ETH/BTC", stake=0.3, rate=0.05, now=FIRST + 2 * STEP, fee=0.001)
+    valuations = _counted(runtime.prices, "unrealised")
+
+    strategy.bot_loop_start(current_time=FIRST + 3 * STEP)
+    assert len(valuations) == 1
+    strategy.bot_loop_start(current_time=FIRST + 5 * STEP)  # ETH at 0.01 from FIRST + 5 x STEP
+    assert runtime.guard.state.state is RiskState.HALTED
 
 
 # -- THE EQUIVALENCE PROPERTY: last, as the slowest (~7 s); the mutation run's -x stops at
