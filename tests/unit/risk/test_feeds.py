@@ -820,3 +820,46 @@ def test_calm_until_when_close_fee_tips_the_move_over_the_room_then_block_ends_t
     else:
         assert 0.0 < moved - value < 1.0
         assert until == feeds.FOREVER
+
+
+@pytest.mark.usefixtures("fresh_series")
+def test_calm_until_when_no_close_fee_or_no_amount_then_room_in_plain_price_moves() -> None:
+    """A fee-free trade moves by its amount per unit of price (2 x 0.6 = 1.2 leaves a room
+    of 1.0 at the third candle); a trade of no amount moves nothing (never limits)."""
+    closes = [1.0, 1.0, 1.6, 1.6]
+    feed = BacktestPriceFeed(
+        _backtest_dp({"ETH/BTC": ([T0 + index * FIVE for index in range(4)], closes)}),
+        "5m",
+        300,
+    )
+    free = _spot("ETH/BTC", 2.0)
+    free.fee_close = 0.0
+    empty = _spot("ETH/BTC", 0.0)
+    now = T0 + FIVE
+
+    assert feed.calm_until([free], now, 1.0, 1.0) == T0 + 3 * FIVE - MICRO
+    assert feed.calm_until([empty], now, 1.0, 1.0) == feeds.FOREVER
+    assert feed.calm_until([_spot("ETH/BTC", 0.0, short=True)], now, 1.0, 1.0) == feeds.FOREVER
+
+
+@pytest.mark.usefixtures("fresh_series")
+@pytest.mark.parametrize("first", CALM_PAIRS)
+def test_calm_until_when_pairs_leave_their_share_at_different_candles_then_the_first(
+    first: str,
+) -> None:
+    """Each pair has half the room: ETH leaves its half at the third candle, LTC at the
+    fourth; the block ends at the third, whichever pair is valued first."""
+    dates = [T0 + index * FIVE for index in range(5)]
+    feed = BacktestPriceFeed(
+        _backtest_dp(
+            {
+                "ETH/BTC": (dates, [1.0, 1.0, 1.3, 1.3, 1.3]),
+                "LTC/BTC": (dates, [1.0, 1.0, 1.0, 1.3, 1.3]),
+            }
+        ),
+        "5m",
+        300,
+    )
+    trades = [_spot(pair, 2.0) for pair in (first, *(p for p in CALM_PAIRS if p != first))]
+
+    assert feed.calm_until(trades, T0 + FIVE, 1.0, 1.0) == T0 + 3 * FIVE - MICRO
