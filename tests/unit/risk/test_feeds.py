@@ -717,11 +717,11 @@ def test_calm_until_when_proven_then_every_candle_before_stays_within_the_room(
 def test_calm_until_when_flat_then_block_ends_at_the_horizon_or_at_the_data_end() -> None:
     """Unmoving closes: the block ends after HORIZON candles, or never when the data ends
     within it (the answer is then FOREVER, in ``now``'s tzinfo)."""
-    flat = [0.0] * (feeds.HORIZON + 20)
+    flat = [0.0] * 300  # more candles than Python keeps as shared small ints
     feed = BacktestPriceFeed(_walk_frames([flat], None), "5m", 300)
     trades = [_spot("ETH/BTC", 2.0)]
     now = T0 + FIVE
-    near_end = T0 + (feeds.HORIZON + 10) * FIVE
+    near_end = T0 + 290 * FIVE
 
     assert feed.calm_until(trades, now, 0.01, 0.01) == now + (feeds.HORIZON + 1) * FIVE - MICRO
     assert feed.calm_until(trades, near_end, 0.01, 0.01) == feeds.FOREVER
@@ -824,11 +824,14 @@ def test_calm_until_when_close_fee_tips_the_move_over_the_room_then_block_ends_t
 
 @pytest.mark.usefixtures("fresh_series")
 def test_calm_until_when_no_close_fee_or_no_amount_then_room_in_plain_price_moves() -> None:
-    """A fee-free trade moves by its amount per unit of price (2 x 0.6 = 1.2 leaves a room
-    of 1.0 at the third candle); a trade of no amount moves nothing (never limits)."""
-    closes = [1.0, 1.0, 1.6, 1.6]
+    """A fee-free trade moves by its amount per unit of price (2 x 0.4 = 0.8 stays within
+    a room of 1.0, 2 x 0.6 = 1.2 leaves it, at the fourth candle); a trade of no amount
+    moves nothing (never limits), also when valued before a pair that does."""
+    dates = [T0 + index * FIVE for index in range(4)]
     feed = BacktestPriceFeed(
-        _backtest_dp({"ETH/BTC": ([T0 + index * FIVE for index in range(4)], closes)}),
+        _backtest_dp(
+            {"ETH/BTC": (dates, [1.0, 1.0, 1.4, 1.6]), "LTC/BTC": (dates, [1.0, 1.0, 1.0, 9.0])}
+        ),
         "5m",
         300,
     )
@@ -837,9 +840,37 @@ def test_calm_until_when_no_close_fee_or_no_amount_then_room_in_plain_price_move
     empty = _spot("ETH/BTC", 0.0)
     now = T0 + FIVE
 
-    assert feed.calm_until([free], now, 1.0, 1.0) == T0 + 3 * FIVE - MICRO
+    assert feed.calm_until([free], now, 1.0, 1.0) == T0 + 4 * FIVE - MICRO
     assert feed.calm_until([empty], now, 1.0, 1.0) == feeds.FOREVER
     assert feed.calm_until([_spot("ETH/BTC", 0.0, short=True)], now, 1.0, 1.0) == feeds.FOREVER
+    assert feed.calm_until([empty, _spot("LTC/BTC", 1.0)], now, 1.0, 1.0) == now + 3 * FIVE - MICRO
+
+
+@pytest.mark.usefixtures("fresh_series")
+@pytest.mark.parametrize(
+    ("close", "calm"),
+    [
+        (1.0 + 1.0 / 99.9, True),  # 100 x 0.01001 x 0.999 = 1.0: the room's very edge
+        (1.01003, False),  # 100 x 0.01003 x 0.999 = 1.002: out
+        (1.0 - 0.5, True),  # fee-free, 2 units: exactly the fall's share below
+        (1.0 + 0.5, True),  # ... and exactly the rise's share above
+    ],
+    ids=["long-edge", "long-out", "free-low-edge", "free-high-edge"],
+)
+def test_calm_until_when_a_close_on_the_room_edge_then_inside(close: float, calm: bool) -> None:
+    """The room is closed at both ends, fees counted exactly: a close on its edge is
+    inside (the block goes on), a close just past it ends the block there."""
+    dates = [T0 + index * FIVE for index in range(4)]
+    feed = BacktestPriceFeed(_backtest_dp({"ETH/BTC": (dates, [1.0, 1.0, close, 1.0])}), "5m", 300)
+    if abs(close - 1.0) > 0.1:
+        trade = _spot("ETH/BTC", 2.0)
+        trade.fee_close = 0.0
+    else:
+        trade = _spot("ETH/BTC", 100.0)
+
+    until = feed.calm_until([trade], T0 + FIVE, 1.0, 1.0)
+
+    assert until == (feeds.FOREVER if calm else T0 + 3 * FIVE - MICRO)
 
 
 @pytest.mark.usefixtures("fresh_series")
