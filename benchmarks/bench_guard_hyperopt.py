@@ -23,8 +23,13 @@ Two measurements, both side by side:
   callbacks the guard owns are timed by the same wrapper on both sides, which shows what
   the guard's own code costs: ``(1 - guarded share) / (1 - plain share)``.
 
+``--noop loop|entries|all`` (diagnosis, with ``--in-process``): the guarded side's
+``bot_loop_start``, its two entry callbacks or all three are replaced by Freqtrade's
+defaults (the limits are generous: the same trades), to see which part the end-to-end
+ratio follows.
+
     .venv/bin/python benchmarks/bench_guard_hyperopt.py [--rounds 3] [--epochs 10 40]
-        [--in-process 40]
+        [--in-process 40] [--noop loop|entries|all]
 """
 
 from __future__ import annotations
@@ -80,7 +85,22 @@ def hyperopt_seconds(strategy: str, epochs: int, project: Path) -> tuple[float, 
     return elapsed, cpu
 
 
-def side_by_side(epochs: int, workdir: Path) -> dict[str, dict[str, list[float]]]:
+# What ``--noop`` replaces the guarded side's callbacks with: Freqtrade's defaults.
+NOOPS: dict[str, Any] = {
+    "bot_loop_start": lambda **kwargs: None,
+    "custom_stake_amount": lambda **kwargs: kwargs["proposed_stake"],
+    "confirm_trade_entry": lambda **kwargs: True,
+}
+NOOP_GROUPS = {
+    "loop": ("bot_loop_start",),
+    "entries": ("custom_stake_amount", "confirm_trade_entry"),
+    "all": tuple(NOOPS),
+}
+
+
+def side_by_side(
+    epochs: int, workdir: Path, noop: tuple[str, ...] = ()
+) -> dict[str, dict[str, list[float]]]:
     """Per strategy: each epoch's seconds, callback seconds and trade count (see above)."""
     import random
 
@@ -128,6 +148,8 @@ def side_by_side(epochs: int, workdir: Path) -> dict[str, dict[str, list[float]]
                 callback_ns[name] = [0]
                 for callback in CALLBACKS:  # instance attributes shadow the class's methods
                     method = getattr(instance, callback)
+                    if name == MA_PAIR[1] and callback in noop:
+                        method = NOOPS[callback]
                     setattr(instance, callback, _timed(method, callback_ns[name]))
                 optimizers[name] = optimizer
             strategy = optimizers[MA_PAIR[1]].backtesting.strategy
@@ -157,14 +179,16 @@ def side_by_side(epochs: int, workdir: Path) -> dict[str, dict[str, list[float]]
         reset_logging()
 
 
-def report_side_by_side(epochs: int) -> None:
+def report_side_by_side(epochs: int, noop: str | None = None) -> None:
     """Run :func:`side_by_side` and print the ratios."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-guard-side-by-side-"))
     try:
-        out = side_by_side(epochs, workdir)
+        out = side_by_side(epochs, workdir, NOOP_GROUPS[noop] if noop else ())
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     plain, guarded = (out[name] for name in MA_PAIR)
+    if noop:
+        print(f"\nthe guarded side's {', '.join(NOOP_GROUPS[noop])} replaced by no-ops")
     if plain["trades"] != guarded["trades"]:
         raise SystemExit(f"the guard changed trades: {plain['trades']} vs {guarded['trades']}")
     ratios = [p / g for p, g in zip(plain["epoch"], guarded["epoch"], strict=True)]
@@ -229,6 +253,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="0: skip")
     parser.add_argument("--epochs", type=int, nargs=2, default=(10, 40), metavar=("E1", "E2"))
     parser.add_argument("--in-process", type=int, default=40, metavar="EPOCHS", help="0: skip")
+    parser.add_argument("--noop", choices=tuple(NOOP_GROUPS), help="diagnosis, see above")
     args = parser.parse_args()
     if not DATA.is_dir():
         print(f"no market data at {DATA} (../shared/data): nothing to measure")
@@ -236,7 +261,7 @@ def main() -> int:
     if args.rounds:
         wall_clock_rounds(args.rounds, *args.epochs)
     if args.in_process:
-        report_side_by_side(args.in_process)
+        report_side_by_side(args.in_process, args.noop)
     return 0
 
 
