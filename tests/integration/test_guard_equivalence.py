@@ -64,14 +64,28 @@ def _utc_times(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _backtests(backtesting: Backtesting) -> list[tuple[Any, list[dict[str, Any]]]]:
-    """(runtime, trades) of the shipped run, then of the reference run."""
+def _proofs(feed: Any) -> list[Any]:
+    """The answers of ``feed.calm_until`` (the real method still runs)."""
+    answers: list[Any] = []
+    real = feed.calm_until
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        answers.append(real(*args, **kwargs))
+        return answers[-1]
+
+    feed.calm_until = counted
+    return answers
+
+
+def _backtests(backtesting: Backtesting) -> list[tuple[Any, list[dict[str, Any]], list[Any]]]:
+    """(runtime, trades, calm proofs) of the shipped run, then of the reference run."""
     data, timerange = backtesting.load_bt_data()
     runs = []
     for reference in (False, True):
         strategy = StrategyResolver.load_strategy(backtesting.config)
         backtesting._set_strategy(strategy)  # as Backtesting.start(): bot_start runs
         runtime = strategy.guard_runtime
+        proofs = _proofs(runtime.prices)
         if reference:
             runtime.skip_quiet = False
             for name in CALLBACKS:  # instance attributes shadow the methods
@@ -82,7 +96,7 @@ def _backtests(backtesting: Backtesting) -> list[tuple[Any, list[dict[str, Any]]
         result = backtesting.backtest(processed=processed, start_date=start, end_date=end)
         runtime.final_summary()  # the guard_summary line of this run
         trades = result["results"].drop(columns=["orders"], errors="ignore")
-        runs.append((runtime, trades.to_dict("records")))
+        runs.append((runtime, trades.to_dict("records"), proofs))
     return runs
 
 
@@ -122,6 +136,7 @@ def outcomes(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             {
                 "runtime": runtime,
                 "trades": trades,
+                "proofs": proofs,
                 "refusals": dict(runtime.guard.refusals),
                 "allowed": runtime.guard.allowed,
                 "lines": [
@@ -131,7 +146,7 @@ def outcomes(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
                     and line["message"] != "guard_started"
                 ],
             }
-            for runtime, trades in runs
+            for runtime, trades, proofs in runs
         ]
     finally:
         reset_logging()
@@ -150,6 +165,18 @@ def test_equivalence_when_limits_bite_then_reference_really_differs_in_method(
     assert shipped._clock.start.tzinfo is ZoneInfo("UTC")
     assert not reference.skip_quiet
     assert reference._clock.start.tzinfo is UTC
+
+
+def test_equivalence_when_limits_bite_then_shipped_run_skipped_calm_blocks(
+    outcomes: list[dict[str, Any]],
+) -> None:
+    """The shipped run proved calm blocks (candles it did not value), the reference never
+    looked for one: the equal results below cover the blocks too."""
+    shipped, reference = outcomes
+    blocks = [until for until in shipped["proofs"] if until is not None]
+
+    assert len(blocks) > 10
+    assert reference["proofs"] == []
 
 
 def test_guarded_backtest_when_shortcuts_on_then_trades_identical_to_reference(
