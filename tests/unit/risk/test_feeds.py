@@ -852,10 +852,11 @@ def test_calm_until_when_no_close_fee_or_no_amount_then_room_in_plain_price_move
     [
         (1.0 + 1.0 / 99.9, True),  # 100 x 0.01001 x 0.999 = 1.0: the room's very edge
         (1.01003, False),  # 100 x 0.01003 x 0.999 = 1.002: out
+        (1.0 - 1.0 / 100.1, True),  # short 100: 100 x 0.00999 x 1.001 = 1.0, the edge
         (1.0 - 0.5, True),  # fee-free, 2 units: exactly the fall's share below
         (1.0 + 0.5, True),  # ... and exactly the rise's share above
     ],
-    ids=["long-edge", "long-out", "free-low-edge", "free-high-edge"],
+    ids=["long-edge", "long-out", "short-edge", "free-low-edge", "free-high-edge"],
 )
 def test_calm_until_when_a_close_on_the_room_edge_then_inside(close: float, calm: bool) -> None:
     """The room is closed at both ends, fees counted exactly: a close on its edge is
@@ -866,7 +867,7 @@ def test_calm_until_when_a_close_on_the_room_edge_then_inside(close: float, calm
         trade = _spot("ETH/BTC", 2.0)
         trade.fee_close = 0.0
     else:
-        trade = _spot("ETH/BTC", 100.0)
+        trade = _spot("ETH/BTC", 100.0, short=close < 1.0)
 
     until = feed.calm_until([trade], T0 + FIVE, 1.0, 1.0)
 
@@ -875,17 +876,20 @@ def test_calm_until_when_a_close_on_the_room_edge_then_inside(close: float, calm
 
 @pytest.mark.usefixtures("fresh_series")
 @pytest.mark.parametrize("first", CALM_PAIRS)
+@pytest.mark.parametrize("move", [0.3, -0.3], ids=["up", "down"])
 def test_calm_until_when_pairs_leave_their_share_at_different_candles_then_the_first(
-    first: str,
+    first: str, move: float
 ) -> None:
-    """Each pair has half the room: ETH leaves its half at the third candle, LTC at the
-    fourth; the block ends at the third, whichever pair is valued first."""
+    """Each pair has half the room (above and below): ETH leaves its half at the third
+    candle, LTC at the fourth; the block ends at the third, whichever pair is valued
+    first."""
     dates = [T0 + index * FIVE for index in range(5)]
+    moved = 1.0 + move
     feed = BacktestPriceFeed(
         _backtest_dp(
             {
-                "ETH/BTC": (dates, [1.0, 1.0, 1.3, 1.3, 1.3]),
-                "LTC/BTC": (dates, [1.0, 1.0, 1.0, 1.3, 1.3]),
+                "ETH/BTC": (dates, [1.0, 1.0, moved, moved, moved]),
+                "LTC/BTC": (dates, [1.0, 1.0, 1.0, moved, moved]),
             }
         ),
         "5m",
