@@ -19,7 +19,6 @@ import math
 import traceback
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -130,15 +129,14 @@ class Guard:
         """
         try:
             ctx = GuardContext(account, entry)
+            latched = self._latched  # the same dict throughout (emptied, never replaced)
             for rule in self._pre_candle:
-                decision = (self._latched and self._latched_decision(rule, now)) or rule.check(
-                    ctx, now
-                )
+                decision = (latched and self._latched_decision(rule, now)) or rule.check(ctx, now)
                 if not decision.allowed:
                     self._latch(rule, decision)
                     return self._deny(decision, entry, now)
             if self._candle_rules:
-                ctx = GuardContext(account, replace(entry, candle=candle() if candle else None))
+                ctx = GuardContext(account, entry, candle() if candle else None)
                 for rule in self._candle_rules:
                     decision = rule.check(ctx, now)
                     if not decision.allowed:
@@ -146,7 +144,8 @@ class Guard:
         except Exception as exc:  # noqa: BLE001  # fail closed: any guard bug refuses the entry
             return self.fail(exc, now, pair=entry.pair, where="check_entry")
         self.allowed += 1
-        metrics.ALLOWED.inc()
+        if self.live:  # nothing exports a backtest's counters (a lock per entry, for nothing)
+            metrics.ALLOWED.inc()
         self.state.update(RiskState.ACTIVE, now, reason=Reason.ALLOWED)
         return ALLOW
 

@@ -159,8 +159,7 @@ class EntryRequest:
     """A proposed entry, as Freqtrade is about to place it.
 
     ``stake`` is the margin (``amount * rate / leverage``); ``stoploss`` the strategy's
-    stoploss ratio (negative, relative to the leveraged position as in Freqtrade);
-    ``candle`` is filled in only when a rule that needs market data is on.
+    stoploss ratio (negative, relative to the leveraged position as in Freqtrade).
     """
 
     pair: str
@@ -172,12 +171,14 @@ class EntryRequest:
     stoploss: float | None = None
     liquidation_price: float | None = None
     min_stake: float | None = None
-    candle: Candle | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class GuardContext:
-    """The input of a rule. ``entry`` is None when the guard evaluates the account state."""
+    """The input of a rule. ``entry`` is None when the guard evaluates the account state;
+    ``candle`` (the entry pair's last closed candle) is looked up only for the rules that
+    need it (:attr:`Rule.needs_candle`), after every other rule passed."""
 
     account: AccountSnapshot
     entry: EntryRequest | None = None
+    candle: Candle | None = None

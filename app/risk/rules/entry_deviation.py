@@ -32,9 +32,10 @@ class EntryDeviationRule(Rule):
         entry = ctx.entry
         if entry is None:
             return ALLOW
-        if entry.candle is None or entry.candle.close <= 0:
+        candle = ctx.candle
+        if candle is None or candle.close <= 0:
             return deny(Reason.ENTRY_DEVIATION, f"no last close for {entry.pair} to compare")
-        close = entry.candle.close
+        close = candle.close
         deviation = abs(entry.rate - close) / close
         if deviation > self.max_ratio:
             return deny(

@@ -37,10 +37,11 @@ class StaleDataRule(Rule):
         entry = ctx.entry
         if entry is None:
             return ALLOW
-        if entry.candle is None:
+        candle = ctx.candle
+        if candle is None:
             return deny(Reason.STALE_DATA, f"no closed candle for {entry.pair}")
         timeframe = timedelta(seconds=entry.timeframe_sec)
-        closed_at = entry.candle.date + timeframe
+        closed_at = candle.date + timeframe
         age = now - closed_at
         if age > timeframe + self.timeout:
             return deny(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app.circuit_breaker import BreakerState, BreakerStatus
-from app.risk.snapshot import AccountSnapshot, EntryRequest, GuardContext, OpenPosition
+from app.risk.snapshot import AccountSnapshot, Candle, EntryRequest, GuardContext, OpenPosition
 from app.settings import RiskSettings, load_settings
 
 NOW = datetime(2025, 8, 17, 12, 0, tzinfo=UTC)
@@ -57,9 +57,13 @@ def entry(**fields: Any) -> EntryRequest:
     return replace(base, **fields)
 
 
-def ctx(acct: AccountSnapshot | None = None, ent: EntryRequest | None = None) -> GuardContext:
+def ctx(
+    acct: AccountSnapshot | None = None,
+    ent: EntryRequest | None = None,
+    candle: Candle | None = None,
+) -> GuardContext:
     """A rule context; ``ent=None`` means the account-state evaluation."""
-    return GuardContext(acct or account(), ent)
+    return GuardContext(acct or account(), ent, candle)
 
 
 def settings(**env: str) -> RiskSettings:

@@ -26,7 +26,7 @@ def test_rule_when_variable_unset_then_off() -> None:
 )
 def test_entry_when_rate_far_from_last_close_then_refused(rate: float, allowed: bool) -> None:
     """Further than 2 % from the last close is refused; exactly 2 % is allowed."""
-    decision = RULE.check(ctx(account(), entry(rate=rate, candle=CANDLE)), NOW)
+    decision = RULE.check(ctx(account(), entry(rate=rate), CANDLE), NOW)
     assert decision.allowed is allowed
     if not allowed:
         assert decision.reason is Reason.ENTRY_DEVIATION
@@ -34,7 +34,7 @@ def test_entry_when_rate_far_from_last_close_then_refused(rate: float, allowed: 
 
 def test_entry_when_no_last_close_then_refused() -> None:
     """Without a close there is nothing to compare: fail closed."""
-    assert not RULE.check(ctx(account(), entry(candle=None)), NOW).allowed
+    assert not RULE.check(ctx(account(), entry(), None), NOW).allowed
 
 
 def test_rule_when_declared_then_needs_the_last_candle() -> None:
@@ -48,7 +48,7 @@ def test_entry_when_last_close_not_positive_then_refused_as_missing(close: float
     """A close of zero or below is no price to compare with: refuse without dividing by it."""
     candle = Candle(date=NOW - timedelta(minutes=5), close=close)
 
-    decision = RULE.check(ctx(account(), entry(rate=-5.0, candle=candle)), NOW)
+    decision = RULE.check(ctx(account(), entry(rate=-5.0), candle), NOW)
 
     assert not decision.allowed
     assert decision.detail == "no last close for ETH/BTC to compare"
@@ -58,13 +58,13 @@ def test_entry_when_last_close_below_one_then_compared_normally() -> None:
     """Cheap coins (a close below 1) are compared like any other price."""
     candle = Candle(date=NOW - timedelta(minutes=5), close=0.5)
 
-    assert RULE.check(ctx(account(), entry(rate=0.505, candle=candle)), NOW).allowed
-    assert not RULE.check(ctx(account(), entry(rate=0.52, candle=candle)), NOW).allowed
+    assert RULE.check(ctx(account(), entry(rate=0.505), candle), NOW).allowed
+    assert not RULE.check(ctx(account(), entry(rate=0.52), candle), NOW).allowed
 
 
 def test_refusal_when_too_far_then_detail_names_rate_distance_and_limit() -> None:
     """The detail names the rate, how far it is from the close and the variable."""
-    decision = RULE.check(ctx(account(), entry(rate=103.0, candle=CANDLE)), NOW)
+    decision = RULE.check(ctx(account(), entry(rate=103.0), CANDLE), NOW)
 
     assert decision.detail == (
         "ETH/BTC entry rate 103 is 3.00 % from the last close 100, "

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from app.circuit_breaker import BreakerStatus, disable_breaker, read_breaker
 from app.registry import Registry
@@ -61,6 +62,29 @@ def test_entry_when_every_rule_passes_then_allowed_and_counted(tmp_path: Path) -
     assert decision.allowed
     assert guard.allowed == 1
     assert guard.state.state is RiskState.ACTIVE
+
+
+def _checks(outcome: str) -> float:
+    return (
+        REGISTRY.get_sample_value("tradingbot_guard_entry_checks_total", {"outcome": outcome})
+        or 0.0
+    )
+
+
+@pytest.mark.parametrize(("mode", "exported"), [(GuardMode.LIVE, 1.0), (GuardMode.BACKTEST, 0.0)])
+def test_allowed_entry_when_live_then_counted_for_prometheus(
+    tmp_path: Path, mode: GuardMode, exported: float
+) -> None:
+    """Live and dry-run, each allowed entry adds one to the entry-check counter the exporter
+    serves; a backtest's or hyperopt's allowed entries do not (nothing exports them, and
+    the counter's lock is a cost on every simulated entry)."""
+    guard, _ = make_guard(tmp_path, mode)
+    before = _checks("allowed")
+
+    assert guard.check_entry(snap(guard), entry(), NOW).allowed
+
+    assert _checks("allowed") - before == exported
+    assert guard.allowed == 1
 
 
 def test_entry_when_refused_live_then_logged_counted_and_incident(

@@ -87,15 +87,15 @@ def test_build_when_only_wallet_given_then_nothing_realised_open_or_losing() -> 
 
 
 def test_position_and_entry_when_not_stated_then_long_unleveraged_and_bare() -> None:
-    """A position is long at leverage 1; an entry has no stoploss, liquidation, minimum or
-    candle until the caller sets them."""
+    """A position is long at leverage 1; an entry has no stoploss, liquidation or minimum
+    until the caller sets them; a context has no entry or candle until given them."""
     position = OpenPosition("ETH/BTC", 10.0)
     ent = EntryRequest(pair="ETH/BTC", side="long", rate=1.0, stake=1.0, timeframe_sec=300)
 
     assert (position.is_short, position.leverage) == (False, 1.0)
     assert ent.leverage == 1.0
-    assert (ent.stoploss, ent.liquidation_price, ent.min_stake, ent.candle) == (None,) * 4
-    assert GuardContext(account()).entry is None
+    assert (ent.stoploss, ent.liquidation_price, ent.min_stake) == (None,) * 3
+    assert (GuardContext(account()).entry, GuardContext(account(), ent).candle) == (None, None)
 
 
 @pytest.mark.parametrize(

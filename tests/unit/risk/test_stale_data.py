@@ -33,8 +33,8 @@ def test_rule_when_timeout_zero_then_on() -> None:
 )
 def test_entry_when_last_candle_late_then_refused(candle_open: datetime, allowed: bool) -> None:
     """Stale when now - candle close > one timeframe + RISK_DATA_STALE_TIMEOUT_SEC."""
-    ent = entry(candle=Candle(date=candle_open, close=100.0))
-    decision = RULE.check(ctx(account(), ent), NOW)
+    candle = Candle(date=candle_open, close=100.0)
+    decision = RULE.check(ctx(account(), entry(), candle), NOW)
     assert decision.allowed is allowed
     if not allowed:
         assert decision.reason is Reason.STALE_DATA
@@ -43,7 +43,7 @@ def test_entry_when_last_candle_late_then_refused(candle_open: datetime, allowed
 
 def test_entry_when_no_candle_then_refused() -> None:
     """No data at all is stale."""
-    decision = RULE.check(ctx(account(), entry(candle=None)), NOW)
+    decision = RULE.check(ctx(account(), entry(), None), NOW)
     assert decision.reason is Reason.STALE_DATA
 
 
@@ -55,9 +55,9 @@ def test_rule_when_declared_then_needs_the_last_candle() -> None:
 
 def test_refusal_when_late_then_detail_names_close_age_and_allowance() -> None:
     """The detail says when the last candle closed, how long ago, and what is allowed."""
-    ent = entry(candle=Candle(date=NOW - timedelta(hours=1), close=100.0))
+    candle = Candle(date=NOW - timedelta(hours=1), close=100.0)
 
-    assert RULE.check(ctx(account(), ent), NOW).detail == (
+    assert RULE.check(ctx(account(), entry(), candle), NOW).detail == (
         "last ETH/BTC candle closed at 2025-08-17T11:05:00+00:00, 3300 s ago; allowed one "
         "timeframe (300 s) + RISK_DATA_STALE_TIMEOUT_SEC=60"
     )
