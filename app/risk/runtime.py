@@ -367,7 +367,7 @@ class GuardRuntime:
         calm = self._calm
         if calm is not None and now < calm[0] and len(open_trades) == calm[1]:
             return True
-        return self._above_floor(now, start, feed.version(), open_trades, sample_only=False)
+        return self._above_floor(now, start, feed.version(), open_trades)
 
     def _quiet(self, now: datetime) -> bool:
         """True when every account rule must decide as at the last evaluation.
@@ -390,7 +390,8 @@ class GuardRuntime:
         open_trades = trades.open_trades() if self._equity_rules else None
         if not open_trades:
             return not changed and not pending
-        return self._above_floor(now, day, version, open_trades, sample_only=changed or pending)
+        # Even when the rules run anyway: the proof of calm candles ahead starts here.
+        return self._above_floor(now, day, version, open_trades) and not changed and not pending
 
     def _above_floor(
         self,
@@ -398,20 +399,14 @@ class GuardRuntime:
         day: datetime,
         version: tuple[int, int, int],
         open_trades: Sequence[Any],
-        *,
-        sample_only: bool,
     ) -> bool:
-        """Sample equity into the day's peak; True when it is above every floor.
-
-        ``sample_only``: the rules run anyway (something changed); only the peak counts.
-        """
+        """Sample equity into the day's peak; True when it is above every floor (and then
+        remember how long it provably stays there, see :meth:`_calm_after`)."""
         wallet, unrealised = self._valuation(now, version, open_trades)
         if unrealised is None:
             return False
         equity = wallet + unrealised
         peak = self._day_peak.observe(day, equity) or equity
-        if sample_only:
-            return False
         if peak != self._floor_peak:  # floors move with the peak only (wallet is fixed here)
             start = wallet - self.trades.realised_today
             floors = [rule.equity_floor(start, peak) for rule in self._equity_rules]
