@@ -232,6 +232,18 @@ def _span(closes: list[float], start: int, low: float, high: float) -> int:
     return position - start
 
 
+# The highest close fee for which a long spot trade's :func:`unrealised_pnl`, in floating
+# point, never falls when its close rises: ``v - v * fee`` then grows with ``v`` (each
+# rounding of ``v * fee`` moves it by at most a quarter of ``v``'s own step up).
+MONOTONE_FEE = 0.25
+
+
+def _rounds_up_with_close(trade: Any) -> bool:
+    """True when ``trade``'s :func:`unrealised_pnl` never falls as its close rises, to the
+    last bit: a long spot trade with a close fee of at most :data:`MONOTONE_FEE`."""
+    return not trade.is_short and 0.0 <= (trade.fee_close or 0.0) <= MONOTONE_FEE
+
+
 def _weights(trades: Sequence[Any]) -> dict[str, float] | None:
     """Per pair, how much the open spot ``trades``' PnL (:func:`unrealised_pnl`) moves per
     unit of its close; None when one is not a spot trade without open orders."""
@@ -387,8 +399,15 @@ class BacktestPriceFeed:
         A proof, not an estimate: each pair gets an equal share of the room, and its closes
         ahead are checked against it, up to :data:`HORIZON` candles (a NaN close lies in no
         range). The caller leaves a margin for rounding: values are sums of products.
+
+        No room above (``rise <= 0``: the value is the day's peak) still proves the candles
+        on which no long trade's close rises above its close now: the value cannot rise
+        then, to the last bit (see :func:`_rounds_up_with_close`). Not with a short trade.
         """
-        if rise <= 0.0 or fall <= 0.0:
+        if fall <= 0.0:
+            return None
+        at_peak = rise <= 0.0
+        if at_peak and not all(map(_rounds_up_with_close, trades)):
             return None
         weights = _weights(trades)
         if not weights:
@@ -405,7 +424,7 @@ class BacktestPriceFeed:
                 return None
             close = closes[index]
             if weight > 0.0:
-                low, high = close - fall / weight, close + rise / weight
+                low, high = close - fall / weight, close if at_peak else close + rise / weight
             elif weight < 0.0:
                 low, high = close + rise / weight, close - fall / weight
             else:

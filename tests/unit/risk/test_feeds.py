@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -673,7 +674,7 @@ def _spot(pair: str, amount: float, *, short: bool = False, mode: str = "spot") 
         max_size=3,
     ),
     start=st.integers(min_value=0, max_value=85),
-    rise=st.floats(min_value=1e-4, max_value=0.5),
+    rise=st.just(0.0) | st.floats(min_value=1e-4, max_value=0.5),
     fall=st.floats(min_value=1e-4, max_value=0.5),
 )
 def test_calm_until_when_proven_then_every_candle_before_stays_within_the_room(
@@ -685,14 +686,18 @@ def test_calm_until_when_proven_then_every_candle_before_stays_within_the_room(
     fall: float,
 ) -> None:
     """Every candle that becomes the last closed one before the answer values the trades
-    within ``rise`` above and ``fall`` below their value now; the answer is a microsecond
-    before a candle's close, in ``now``'s tzinfo; with one pair, the candle after the block
-    leaves that room (or is NaN, or the horizon ended the block)."""
+    within ``rise`` above and ``fall`` below their value now (``rise`` 0: never above it,
+    to the bit; then None with a short trade); the answer is a microsecond before a
+    candle's close, in ``now``'s tzinfo; with one pair, the candle after the block leaves
+    that room (or is NaN, or the horizon ended the block)."""
     feed = BacktestPriceFeed(_walk_frames(walks, nan_at), "5m", 300)
     trades = [_spot(pair, amount, short=short) for pair, amount, short in positions]
     now = (T0 + (start + 1) * FIVE).astimezone(ZoneInfo("UTC"))  # candle ``start`` closed
     value = feed.unrealised(trades, now)
     until = feed.calm_until(trades, now, rise, fall)
+    if rise == 0.0 and any(short for _, _, short in positions):
+        assert until is None
+        return
     if value is None or value != value:  # a NaN close now proves nothing
         assert until is None or until == now - MICRO + FIVE
         return
@@ -730,8 +735,9 @@ def test_calm_until_when_flat_then_block_ends_at_the_horizon_or_at_the_data_end(
 
 
 def test_calm_until_when_nothing_can_be_proven_then_none() -> None:
-    """No room on a side, no trades, a trade that is not spot or has an open order, or no
-    candle closed yet: None (the caller values every candle)."""
+    """No room below, no room above with a short trade, no trades, a trade that is not
+    spot or has an open order, or no candle closed yet: None (the caller values every
+    candle)."""
     feed = BacktestPriceFeed(_walk_frames([[0.0] * 10], None), "5m", 300)
     now = T0 + FIVE
     spot = _spot("ETH/BTC", 2.0)
@@ -749,7 +755,8 @@ def test_calm_until_when_nothing_can_be_proven_then_none() -> None:
     )
 
     assert feed.calm_until([spot], now, 0.01, 0.01) is not None
-    assert feed.calm_until([spot], now, 0.0, 0.01) is None
+    assert feed.calm_until([spot], now, 0.0, 0.01) is not None  # at the peak: long only
+    assert feed.calm_until([spot, _spot("ETH/BTC", 1.0, short=True)], now, 0.0, 0.01) is None
     assert feed.calm_until([spot], now, 0.01, 0.0) is None
     assert feed.calm_until([], now, 0.01, 0.01) is None
     assert feed.calm_until([_spot("ETH/BTC", 2.0, mode="futures")], now, 0.01, 0.01) is None
@@ -791,6 +798,52 @@ def test_backtest_prices_when_hyperopt_then_series_kept_across_runs_backtest_rel
 
     assert hyperopt.last_closes(["ETH/BTC"], T0 + 2 * FIVE) == [2.0]
     assert backtest.last_closes(["ETH/BTC"], T0 + 2 * FIVE) == [9.0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    amount=st.floats(min_value=1e-8, max_value=1e8),
+    fee=st.floats(min_value=0.0, max_value=feeds.MONOTONE_FEE),
+    open_value=st.floats(min_value=0.0, max_value=1e8),
+    low=st.floats(min_value=1e-12, max_value=1e12),
+    steps=st.integers(min_value=0, max_value=3) | st.floats(min_value=0.0, max_value=1e6),
+)
+def test_unrealised_pnl_when_close_rises_then_never_falls_to_the_bit(
+    amount: float, fee: float, open_value: float, low: float, steps: int | float
+) -> None:
+    """A long spot trade (close fee up to MONOTONE_FEE) is worth at least as much at a
+    higher close, in floating point too, from one representable step up (``steps`` as an
+    int: that many steps) to far above: what the calm proof at the day's peak relies on."""
+    trade = _spot("ETH/BTC", amount)
+    trade.fee_close = fee
+    trade.open_trade_value = open_value
+    if isinstance(steps, int):
+        high = low
+        for _ in range(steps):
+            high = math.nextafter(high, math.inf)
+    else:
+        high = low * (1.0 + steps)
+
+    assert unrealised_pnl(trade, low) <= unrealised_pnl(trade, high)
+
+
+@pytest.mark.usefixtures("fresh_series")
+def test_calm_until_when_at_the_peak_then_block_ends_at_the_first_higher_close() -> None:
+    """No room above (the day's peak): the block holds while every close stays at or
+    below the close now and ends on the first one above it, even by one step; a close fee
+    above MONOTONE_FEE proves nothing there."""
+    closes = [1.0, 1.0, 0.99, 1.0, math.nextafter(1.0, 2.0), 0.9]
+    feed = BacktestPriceFeed(
+        _backtest_dp({"ETH/BTC": ([T0 + i * FIVE for i in range(6)], closes)}), "5m", 300
+    )
+    trade = _spot("ETH/BTC", 2.0)
+    now = T0 + FIVE  # candle 0 closed
+
+    assert feed.calm_until([trade], now, 0.0, 1.0) == T0 + 5 * FIVE - MICRO
+    assert feed.calm_until([trade], now, -1e-12, 1.0) == T0 + 5 * FIVE - MICRO
+    trade.fee_close = feeds.MONOTONE_FEE * 2
+    assert feed.calm_until([trade], now, 0.0, 1.0) is None
+    assert feed.calm_until([trade], now, 0.01, 1.0) is not None
 
 
 @pytest.mark.usefixtures("fresh_series")
