@@ -238,20 +238,20 @@ def _span(closes: list[float], start: int, low: float, high: float) -> int:
 MONOTONE_FEE = 0.25
 
 
-def _rounds_up_with_close(trade: Any) -> bool:
-    """True when ``trade``'s :func:`unrealised_pnl` never falls as its close rises, to the
-    last bit: a long spot trade with a close fee of at most :data:`MONOTONE_FEE`."""
-    return not trade.is_short and 0.0 <= (trade.fee_close or 0.0) <= MONOTONE_FEE
-
-
-def _weights(trades: Sequence[Any]) -> dict[str, float] | None:
+def _weights(trades: Sequence[Any], *, at_peak: bool = False) -> dict[str, float] | None:
     """Per pair, how much the open spot ``trades``' PnL (:func:`unrealised_pnl`) moves per
-    unit of its close; None when one is not a spot trade without open orders."""
+    unit of its close; None when one is not a spot trade without open orders.
+
+    ``at_peak``: also None unless every trade's PnL never falls as its close rises, to
+    the last bit: long, with a close fee of at most :data:`MONOTONE_FEE`.
+    """
     weights: dict[str, float] = {}
     for trade in trades:
         if (trade.trading_mode or "spot") != "spot" or trade.has_open_orders:
             return None
         fee = trade.fee_close or 0.0
+        if at_peak and (trade.is_short or not 0.0 <= fee <= MONOTONE_FEE):
+            return None
         weight = trade.amount * (1.0 - fee)
         if trade.is_short:
             weight = -trade.amount * (1.0 + fee)
@@ -281,14 +281,27 @@ class BacktestPriceFeed:
         # hyperopt's data file, so the series stay from one run to the next.
         self.same_data = same_data
         self._pairs: dict[str, tuple[list[int], list[float]]] = {}
+        # The last ``now`` asked about, the latest open time its last closed candle may
+        # have (ns), and per pair the index of that candle once searched (:meth:`_target_at`):
+        # valuing the open trades and proving calm candles at one ``now`` search once.
         self._now: datetime | None = None
         self._target = 0
+        self._found: dict[str, int] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Hyperopt workers rebuild the series from their own per-process cache."""
         state = self.__dict__.copy()
-        state["_pairs"] = {}
+        state.update(_pairs={}, _found={})
         return state
+
+    def _target_at(self, now: datetime) -> int:
+        """The latest open time (ns) of a candle closed at ``now``; a new ``now`` forgets
+        the indices found for the last one."""
+        if now != self._now:
+            self._now = now
+            self._target = int(now.timestamp() * 1_000_000) * 1000 - self.timeframe_ns
+            self._found.clear()
+        return self._target
 
     def _series(self, pair: str) -> tuple[list[int], list[float]]:
         series = self._pairs.get(pair)
@@ -340,18 +353,19 @@ class BacktestPriceFeed:
         every run uses the same data (``same_data``: hyperopt's epochs)."""
         if not self.same_data:
             self._pairs.clear()
-        self._now = None
+        self._now = None  # and with it the indices found (see _target_at)
 
-    def _index(self, dates: list[int], now: datetime) -> int:
-        if now != self._now:
-            self._now = now
-            self._target = int(now.timestamp() * 1_000_000) * 1000 - self.timeframe_ns
-        return bisect.bisect_right(dates, self._target) - 1
+    def _index(self, pair: str, dates: list[int], target: int) -> int:
+        """The index of ``pair``'s last candle open at or before ``target`` (-1: none)."""
+        index = self._found.get(pair)
+        if index is None:
+            index = self._found[pair] = bisect.bisect_right(dates, target) - 1
+        return index
 
     def last_closed(self, pair: str, now: datetime) -> Candle | None:
         """The candle with the latest open time <= ``now - timeframe``."""
-        dates, closes = self._series(pair)
-        index = self._index(dates, now)
+        dates, closes = self._pairs.get(pair) or self._series(pair)
+        index = self._index(pair, dates, self._target_at(now))
         if index < 0:
             return None
         moment = datetime.fromtimestamp(dates[index] / 1e9, tz=UTC)
@@ -359,13 +373,10 @@ class BacktestPriceFeed:
 
     def last_closes(self, pairs: Sequence[str], now: datetime) -> list[float] | None:
         """The closes of those candles for several pairs, in one call (hot path)."""
-        if now != self._now:
-            self._now = now
-            self._target = int(now.timestamp() * 1_000_000) * 1000 - self.timeframe_ns
-        target, out = self._target, []
+        target, out = self._target_at(now), []
         for pair in pairs:
             dates, closes = self._pairs.get(pair) or self._series(pair)
-            index = bisect.bisect_right(dates, target) - 1
+            index = self._index(pair, dates, target)
             if index < 0:
                 return None
             out.append(closes[index])
@@ -374,13 +385,13 @@ class BacktestPriceFeed:
     def unrealised(self, trades: Sequence[Any], now: datetime) -> float | None:
         """:meth:`last_closes` and :func:`unrealised_pnl` in one pass (the per-candle path
         of every backtest candle with open trades: no intermediate lists)."""
-        if now != self._now:
-            self._now = now
-            self._target = int(now.timestamp() * 1_000_000) * 1000 - self.timeframe_ns
-        target, total, pairs = self._target, 0.0, self._pairs
+        target, total, pairs, found = self._target_at(now), 0.0, self._pairs, self._found
         for trade in trades:
-            dates, closes = pairs.get(trade.pair) or self._series(trade.pair)
-            index = bisect.bisect_right(dates, target) - 1
+            pair = trade.pair
+            dates, closes = pairs.get(pair) or self._series(pair)
+            index = found.get(pair)
+            if index is None:  # :meth:`_index`, inlined: this runs for every open trade
+                index = found[pair] = bisect.bisect_right(dates, target) - 1
             if index < 0:
                 return None
             total += unrealised_pnl(trade, closes[index])
@@ -402,24 +413,19 @@ class BacktestPriceFeed:
 
         No room above (``rise <= 0``: the value is the day's peak) still proves the candles
         on which no long trade's close rises above its close now: the value cannot rise
-        then, to the last bit (see :func:`_rounds_up_with_close`). Not with a short trade.
+        then, to the last bit (see :data:`MONOTONE_FEE`). Not with a short trade.
         """
         if fall <= 0.0:
             return None
         at_peak = rise <= 0.0
-        if at_peak and not all(map(_rounds_up_with_close, trades)):
-            return None
-        weights = _weights(trades)
+        weights = _weights(trades, at_peak=at_peak)
         if not weights:
             return None
-        if now != self._now:
-            self._now = now
-            self._target = int(now.timestamp() * 1_000_000) * 1000 - self.timeframe_ns
-        target, end = self._target, None
+        target, end = self._target_at(now), None
         rise, fall = rise / len(weights), fall / len(weights)
         for pair, weight in weights.items():
             dates, closes = self._pairs.get(pair) or self._series(pair)
-            index = bisect.bisect_right(dates, target) - 1
+            index = self._index(pair, dates, target)
             if index < 0:
                 return None
             close = closes[index]

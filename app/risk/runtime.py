@@ -246,7 +246,7 @@ class GuardRuntime:
 
     def _build(self, now: datetime, *, with_positions: bool) -> AccountSnapshot:
         open_trades = self.trades.open_trades()
-        wallet, unrealised = self._valuation(now)
+        wallet, unrealised = self._valuation(now, self.trades.version(), open_trades)
         equity = None if unrealised is None else wallet + unrealised
         day = self._clock.day(now)
         positions = (

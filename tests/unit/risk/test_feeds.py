@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from app.risk.feeds import (
     LiveTradeFeed,
     unrealised_pnl,
 )
+from app.risk.snapshot import Candle
 
 DAY = datetime(2018, 1, 12, tzinfo=UTC)
 
@@ -951,3 +953,29 @@ def test_calm_until_when_pairs_leave_their_share_at_different_candles_then_the_f
     trades = [_spot(pair, 2.0) for pair in (first, *(p for p in CALM_PAIRS if p != first))]
 
     assert feed.calm_until(trades, T0 + FIVE, 1.0, 1.0) == T0 + 3 * FIVE - MICRO
+
+
+@pytest.mark.usefixtures("fresh_series")
+def test_backtest_prices_when_the_same_now_after_a_reset_or_a_copy_then_searched_again() -> None:
+    """The index found for a pair at one ``now`` serves every question at that ``now``
+    (valuing, the calm proof, the entry's candle), never the next run's data at the same
+    time, nor a hyperopt worker's copy."""
+    dp = _backtest_dp({"ETH/BTC": FOUR_CANDLES})
+    feed = BacktestPriceFeed(dp, "5m", 300)
+    trade = _spot("ETH/BTC", 1.0)
+    now = T0 + 3 * FIVE  # the 10:10 candle (close 3.0) has closed
+
+    assert feed.unrealised([trade], now) == unrealised_pnl(trade, 3.0)
+    assert feed.last_closed("ETH/BTC", now) == Candle(date=T0 + 2 * FIVE, close=3.0)
+    assert feed.last_closes(["ETH/BTC"], now + FIVE) == [4.0]
+    assert feed.last_closes(["ETH/BTC"], now) == [3.0]
+
+    # The next run backtests other candles (same_data is False): searched again.
+    shifted = ([T0 + FIVE, T0 + 2 * FIVE], [7.0, 8.0])
+    feed.dp = _backtest_dp({"ETH/BTC": shifted})
+    feed.reset()
+    assert feed.last_closes(["ETH/BTC"], now) == [8.0]
+
+    clone = copy.copy(feed)  # as pickled for a worker: __getstate__
+    clone.dp = _backtest_dp({"ETH/BTC": FOUR_CANDLES})
+    assert clone.last_closed("ETH/BTC", now) == Candle(date=T0 + 2 * FIVE, close=3.0)
