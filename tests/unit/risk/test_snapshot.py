@@ -174,7 +174,8 @@ _ZONES = [
     ZoneInfo("UTC"),
     ZoneInfo("Etc/UTC"),
     timezone(timedelta(hours=5, minutes=30)),
-    timezone(timedelta(0)),
+    timezone(timedelta(0)),  # datetime.UTC itself (the same object)
+    timezone(timedelta(0), "Z"),  # zero offset and equal to UTC, yet another zone object
     ZoneInfo("Europe/London"),
     ZoneInfo("America/New_York"),
     ZoneInfo("Pacific/Kiritimati"),
@@ -201,7 +202,7 @@ def test_utc_midnight_when_any_zone_then_same_instant_as_datetime_utc_midnight(
     assert midnight == _old_midnight(moment)
     assert midnight.utcoffset() == timedelta(0)
     assert (midnight.hour, midnight.minute, midnight.second, midnight.microsecond) == (0, 0, 0, 0)
-    if moment.tzinfo in (UTC, ZoneInfo("UTC"), ZoneInfo("Etc/UTC")):
+    if any(moment.tzinfo is zone for zone in (UTC, ZoneInfo("UTC"), ZoneInfo("Etc/UTC"))):
         assert midnight.tzinfo is moment.tzinfo  # the fast same-tzinfo comparisons
     else:
         assert midnight.tzinfo is UTC
