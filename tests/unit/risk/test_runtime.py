@@ -872,3 +872,23 @@ def test_final_summary_when_hyperopt_then_at_debug(risk_log: LogReader) -> None:
 
     (line,) = [r for r in risk_log() if r["message"] == "guard_summary"]
     assert line["level"] == "DEBUG"
+
+
+@pytest.mark.usefixtures("account_limits")
+def test_on_loop_when_closes_wiggle_inside_the_room_then_one_valuation_proves_them_all() -> None:
+    """Closes that move a little up (staying under the day's peak, the fees away) and a
+    little down (far above the floors) are proven calm from the first candle: the room
+    the proof gets is the whole distance to the peak and to the floor, less only the
+    rounding margin."""
+    wiggles = [0.05, 0.04998, 0.05002, 0.04996, 0.05001, 0.04999, 0.05002, 0.05]
+    strategy = _strategy(_closes("ETH/BTC", wiggles))
+    runtime = strategy.guard_runtime
+    strategy.bot_loop_start(current_time=FIRST)
+    _open("ETH/BTC", stake=0.1, rate=0.05, now=FIRST, fee=0.001)
+    valuations = _counted(runtime.prices, "unrealised")
+
+    for index in range(1, 7):
+        strategy.bot_loop_start(current_time=FIRST + index * STEP)
+
+    assert len(valuations) == 1
+    assert runtime._day_peak.peak == 1.0
