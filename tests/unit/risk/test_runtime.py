@@ -892,3 +892,28 @@ def test_on_loop_when_closes_wiggle_inside_the_room_then_one_valuation_proves_th
 
     assert len(valuations) == 1
     assert runtime._day_peak.peak == 1.0
+
+
+@pytest.mark.usefixtures("account_limits")
+def test_on_loop_when_a_loss_was_realised_today_then_the_floor_counts_from_the_day_start() -> None:
+    """The loss cap's floor starts from the day's start equity (the wallet less what was
+    realised today): after a 0.08 loss, 1.08 x 0.75 = 0.81. Equity falling to 0.75 is
+    below it, so that candle runs the rules and the guard halts (from 0.92, the floor
+    would be 0.69 and the drop a calm candle)."""
+    strategy = _strategy(
+        _closes("ETH/BTC", [0.05] * 5) | _closes("LTC/BTC", [0.05, 0.05, 0.05, 0.025, 0.025])
+    )
+    loss = _open("ETH/BTC", stake=0.4, rate=0.05, now=FIRST - STEP)
+    loss.close_rate, loss.close_date, loss.is_open = 0.04, FIRST, False
+    loss.close_profit_abs = loss.calc_profit(0.04)
+    LocalTrade.close_bt_trade(loss)
+    _open("LTC/BTC", stake=0.5, rate=0.05, now=FIRST)
+    runtime = strategy.guard_runtime
+
+    for index in range(3):
+        strategy.bot_loop_start(current_time=FIRST + index * STEP)
+    assert runtime.guard.state.state is RiskState.ACTIVE
+    assert runtime.trades.realised_today == pytest.approx(-0.08)
+
+    strategy.bot_loop_start(current_time=FIRST + 3 * STEP)  # LTC at 0.025: equity 0.75
+    assert runtime.guard.state.state is RiskState.HALTED
