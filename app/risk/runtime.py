@@ -222,22 +222,12 @@ class GuardRuntime:
         return account
 
     def _valuation(
-        self,
-        now: datetime,
-        version: tuple[int, int, int] | None = None,
-        open_trades: Sequence[Any] | None = None,
+        self, now: datetime, version: tuple[int, int, int], open_trades: Sequence[Any]
     ) -> tuple[float, float | None]:
-        """(wallet, unrealised PnL) at ``now``; valued once per candle and trade set.
-
-        ``version`` and ``open_trades``, when the caller already read them, save reading
-        the trade feed again (the backtest's per-candle path).
-        """
-        if version is None:
-            version = self.trades.version()
+        """(wallet, unrealised PnL) at ``now`` of the trade feed's ``version`` with these
+        ``open_trades`` (the caller has read both); valued once per candle and trade set."""
         key = (now, version)
         if key != self._equity_key:
-            if open_trades is None:
-                open_trades = self.trades.open_trades()
             unrealised: float | None = 0.0
             if self.needs_equity and open_trades:
                 unrealised = self.prices.unrealised(open_trades, now)
@@ -444,7 +434,7 @@ class GuardRuntime:
         per-candle sums. Not with position adjustment: it changes an open trade's amount
         in place.
         """
-        if getattr(self.strategy, "position_adjustment_enable", False):
+        if self.strategy.position_adjustment_enable:
             return
         margin = 1e-9 * (scale + 1.0)
         until = prices.calm_until(open_trades, now, rise - margin, fall - margin)
