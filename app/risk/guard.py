@@ -249,8 +249,9 @@ class Guard:
         reason = decision.reason
         pair = entry.pair if entry is not None else pair
         self.refusals[reason.value] += 1
-        metrics.REFUSED.inc()
-        metrics.ENTRY_REFUSALS.labels(reason=reason.value).inc()
+        if self.live:  # as for allowed entries (check_entry): backtests count in the summary
+            metrics.REFUSED.inc()
+            metrics.ENTRY_REFUSALS.labels(reason=reason.value).inc()
         fields: dict[str, Any] = {"pair": pair, "reason": reason.value, "detail": decision.detail}
         if decision.until is not None:
             fields["until"] = decision.until

@@ -1,7 +1,9 @@
 """Prometheus counters of the guard (prometheus-client objects in the default registry).
 
 The exporter (``scripts/exporter.py``) can serve them from the same process; in other
-processes they are per-process totals. Label values are the stable reason codes.
+processes they are per-process totals. The entry-check and refusal counters count live
+and dry-run checks only (a backtest's are in its ``guard_summary`` line). Label values
+are the stable reason codes.
 """
 
 from __future__ import annotations

@@ -87,6 +87,30 @@ def test_allowed_entry_when_live_then_counted_for_prometheus(
     assert guard.allowed == 1
 
 
+@pytest.mark.parametrize(("mode", "exported"), [(GuardMode.LIVE, 1.0), (GuardMode.BACKTEST, 0.0)])
+def test_refused_entry_when_live_then_counted_for_prometheus(
+    tmp_path: Path, mode: GuardMode, exported: float
+) -> None:
+    """The same for refusals, in both counters: the entry-check outcome and the reason. A
+    backtest's refusals are counted in its guard_summary line instead."""
+    guard, _ = make_guard(tmp_path, mode, live_max_concurrent_trades="1")
+    acct = snap(guard, positions=(OpenPosition("LTC/BTC", 5.0),))
+    reason = {"reason": "MAX_CONCURRENT_TRADES"}
+    before = (
+        _checks("refused"),
+        REGISTRY.get_sample_value("tradingbot_guard_entry_refusals_total", reason) or 0.0,
+    )
+
+    assert not guard.check_entry(acct, entry(), NOW).allowed
+
+    after = (
+        _checks("refused"),
+        REGISTRY.get_sample_value("tradingbot_guard_entry_refusals_total", reason) or 0.0,
+    )
+    assert (after[0] - before[0], after[1] - before[1]) == (exported, exported)
+    assert guard.refusals == {"MAX_CONCURRENT_TRADES": 1}
+
+
 def test_entry_when_refused_live_then_logged_counted_and_incident(
     tmp_path: Path, risk_log: LogReader
 ) -> None:
