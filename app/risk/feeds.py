@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 from freqtrade.persistence import LocalTrade, Trade
 
-from app.risk.snapshot import Candle, DayClock, utc_midnight
+from app.risk.snapshot import Candle, DayClock, is_utc, utc_midnight
 
 # -- TRADES -----------------------------------------------------------------------------
 
@@ -261,6 +261,7 @@ def _weights(trades: Sequence[Any], *, at_peak: bool = False) -> dict[str, float
 
 # calm_until's answer when no candle follows (the end of the data).
 FOREVER = datetime.max.replace(tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class BacktestPriceFeed:
@@ -287,6 +288,10 @@ class BacktestPriceFeed:
         self._now: datetime | None = None
         self._target = 0
         self._found: dict[str, int] = {}
+        # 1970-01-01 in ``now``'s tzinfo when that is a UTC zone (else in datetime.UTC):
+        # ``now - epoch`` is then exact integer arithmetic without an offset lookup.
+        self._zone: Any = None
+        self._epoch = _EPOCH
 
     def __getstate__(self) -> dict[str, Any]:
         """Hyperopt workers rebuild the series from their own per-process cache."""
@@ -299,9 +304,19 @@ class BacktestPriceFeed:
         the indices found for the last one."""
         if now != self._now:
             self._now = now
-            self._target = int(now.timestamp() * 1_000_000) * 1000 - self.timeframe_ns
+            span = now - self._epoch_for(now.tzinfo)
+            micros = (span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds
+            self._target = micros * 1000 - self.timeframe_ns
             self._found.clear()
         return self._target
+
+    def _epoch_for(self, zone: Any) -> datetime:
+        """1970-01-01 00:00 UTC, in ``zone`` when that is a UTC zone: datetimes sharing a
+        tzinfo subtract (and add) without asking it for offsets."""
+        if zone is not self._zone:
+            self._zone = zone
+            self._epoch = _EPOCH.astimezone(zone) if is_utc(zone) else _EPOCH
+        return self._epoch
 
     def _series(self, pair: str) -> tuple[list[int], list[float]]:
         series = self._pairs.get(pair)
@@ -368,7 +383,9 @@ class BacktestPriceFeed:
         index = self._index(pair, dates, self._target_at(now))
         if index < 0:
             return None
-        moment = datetime.fromtimestamp(dates[index] / 1e9, tz=UTC)
+        # In ``now``'s zone when that is UTC (the stale-data rule subtracts one from the
+        # other), to the microsecond below the open time's nanoseconds.
+        moment = self._epoch_for(now.tzinfo) + timedelta(microseconds=dates[index] // 1000)
         return Candle(date=moment, close=closes[index])
 
     def last_closes(self, pairs: Sequence[str], now: datetime) -> list[float] | None:
@@ -442,7 +459,8 @@ class BacktestPriceFeed:
         if end is None:
             return FOREVER.replace(tzinfo=now.tzinfo)
         # From ``now`` (datetimes sharing a tzinfo compare cheaply), rounded down and one
-        # microsecond early: ``now``'s float timestamp may have lost that microsecond.
+        # microsecond early (the target is exact; the microsecond costs nothing: candles
+        # are whole seconds apart).
         ahead = (end - target - self.timeframe_ns) // 1000 - 1
         return now + timedelta(microseconds=ahead)
 

@@ -23,7 +23,8 @@ ONE_DAY = timedelta(days=1)
 _UTC_KEYS = frozenset({"UTC", "Etc/UTC"})
 
 
-def _is_utc(zone: tzinfo | None) -> bool:
+def is_utc(zone: tzinfo | None) -> bool:
+    """True for ``datetime.UTC`` and the IANA UTC zones (fixed zero offset)."""
     return zone is UTC or (isinstance(zone, ZoneInfo) and zone.key in _UTC_KEYS)
 
 
@@ -35,7 +36,7 @@ def utc_midnight(moment: datetime) -> datetime:
     tzinfo is the same object costs about a ninth of comparing ``ZoneInfo('UTC')`` with
     ``datetime.UTC`` (the guard compares ``now`` with the day's bounds on every candle).
     """
-    if not _is_utc(moment.tzinfo):
+    if not is_utc(moment.tzinfo):
         moment = moment.astimezone(UTC)
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 

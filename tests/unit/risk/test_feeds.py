@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -301,6 +301,7 @@ def test_unrealised_pnl_when_compared_then_equals_freqtrade_calculate_profit(
 
 T0 = datetime(2025, 8, 17, 10, 0, tzinfo=UTC)
 FIVE = timedelta(minutes=5)
+MICRO = timedelta(microseconds=1)
 
 
 @pytest.fixture
@@ -352,6 +353,48 @@ def test_backtest_prices_when_each_method_asked_first_then_last_closed_candle_ex
         assert feed.last_closes(["ETH/BTC"], now) == [close]
     else:
         assert feed.unrealised([trade], now) == unrealised_pnl(trade, close)
+
+
+_ZONES = (
+    UTC,
+    ZoneInfo("UTC"),
+    ZoneInfo("Etc/UTC"),
+    ZoneInfo("Europe/Berlin"),  # DST: an offset that changes
+    ZoneInfo("America/New_York"),
+    timezone(timedelta(hours=5, minutes=30)),
+    timezone(timedelta(0), "Z"),  # zero offset, but not one of the UTC zones
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    micros=st.integers(min_value=-FIVE // MICRO, max_value=6 * FIVE // MICRO),
+    zones=st.lists(st.sampled_from(_ZONES), min_size=1, max_size=4),
+)
+def test_backtest_prices_when_now_in_any_zone_then_the_candle_closed_by_that_instant(
+    micros: int, zones: list[Any]
+) -> None:
+    """Whatever ``now``'s tzinfo, to the microsecond: the candle that closed by that
+    instant (none before the first one closed), its open time the same instant as the
+    data's, in ``now``'s own tzinfo when that is a UTC zone (cheap to compare). One feed
+    asked at later and later moments, each in the next zone (as a backtest moves on)."""
+    feeds._SERIES.clear()
+    feed = BacktestPriceFeed(_backtest_dp({"ETH/BTC": FOUR_CANDLES}), "5m", 300)
+    dates, closes = FOUR_CANDLES
+    for step, zone in enumerate(zones):
+        now = (T0 + timedelta(microseconds=micros) + step * FIVE / 3).astimezone(zone)
+        closed = [k for k, date in enumerate(dates) if date + FIVE <= now]
+
+        candle = feed.last_closed("ETH/BTC", now)
+
+        if not closed:
+            assert candle is None
+            assert feed.last_closes(["ETH/BTC"], now) is None
+            continue
+        assert candle == Candle(date=dates[closed[-1]], close=closes[closed[-1]])
+        assert feed.last_closes(["ETH/BTC"], now) == [closes[closed[-1]]]
+        if any(zone is utc for utc in _ZONES[:3]):  # ``==`` would take "Z" for UTC
+            assert candle.date.tzinfo is zone
 
 
 @pytest.mark.usefixtures("fresh_series")
