@@ -27,6 +27,7 @@ from typing import Any
 
 from freqtrade.enums import RunMode
 from freqtrade.exchange import timeframe_to_seconds
+from freqtrade.persistence import LocalTrade
 
 from app.logs import CORRELATION_ID_ENV, RUN_ID_ENV, Event, get_logger, log_event
 from app.risk.breaker_view import BreakerView, FileBreakerView, MemoryBreakerView
@@ -132,6 +133,12 @@ class GuardRuntime:
         # ahead (BacktestPriceFeed.calm_until); such candles skip valuing the trades.
         self._calm: tuple[datetime, int] | None = None
         self._calm_feed = prices if isinstance(prices, BacktestPriceFeed) else None
+        # (day start, bound, closed-trade list, its length, open-trade list, its length):
+        # _steady's last True answer that needed no valuation (no open trades, no equity
+        # rule, or a calm block), which holds again while ``now`` is in [day start, bound)
+        # and both of Freqtrade's lists stand as they were; the check of nearly every
+        # backtest candle, so it reads ``LocalTrade`` itself (no call into the feed).
+        self._hold: tuple[datetime, datetime, list[Any], int, Sequence[Any], int] | None = None
         # Backtests skip the account rules on candles where nothing they read changed
         # (see on_loop); False evaluates every candle, the reference the skips must equal
         # (tests/integration/test_guard_equivalence.py). Live never skips.
@@ -280,7 +287,8 @@ class GuardRuntime:
         self._pending.clear()
         self._cache_key, self._cache, self._wallet_key = None, None, None
         self._loop_key, self._loop_until, self._equity_key = None, None, None
-        self._view = None  # and with it any calm block (see _steady)
+        self._view = None  # and with it any calm block (see _steady); a held span ends
+        # by itself: Freqtrade's lists of the new run are new lists
 
     def final_summary(self) -> None:
         """``guard_summary`` for the last backtest run of the process (atexit)."""
@@ -303,6 +311,17 @@ class GuardRuntime:
         started = perf_counter() if publisher is not None else 0.0
         account = None
         try:
+            hold = self._hold
+            if hold is not None:
+                start, bound, closed, count, opened, open_count = hold
+                if (
+                    start <= now < bound
+                    and LocalTrade.bt_trades is closed
+                    and len(closed) == count
+                    and len(opened) == open_count
+                ):
+                    return
+                self._hold = None
             skip = self.skip_quiet
             if skip:
                 if self._steady(now):
@@ -341,6 +360,9 @@ class GuardRuntime:
         Nothing closed since then (same list, same length), the same UTC day, no
         refusal's ``until`` has come: every account input but equity is as the rules
         saw it, and the trade feed needs no refresh. Otherwise False: the full path runs.
+        A True that needed no valuation holds until the day ends, the refusal's ``until``
+        comes, the calm block ends or a trade opens or closes: :meth:`on_loop` checks
+        that span (``_hold``) first, before anything else.
         """
         view, feed = self._view, self._backtest_feed
         if view is None or feed is None:
@@ -352,10 +374,14 @@ class GuardRuntime:
         open_trades = feed.open_since(closed, count)
         if open_trades is None:
             return False  # a trade closed (or a new run began): the full path runs
+        bound = end if until is None or end < until else until
         if not open_trades or not self._equity_rules:
+            self._hold = (start, bound, closed, count, open_trades, len(open_trades))
             return True
         calm = self._calm
         if calm is not None and now < calm[0] and len(open_trades) == calm[1]:
+            bound = calm[0] if calm[0] < bound else bound
+            self._hold = (start, bound, closed, count, open_trades, calm[1])
             return True
         return self._above_floor(now, start, feed.version(), open_trades)
 

@@ -799,6 +799,91 @@ def test_on_loop_when_a_trade_opens_inside_a_calm_block_then_the_new_set_is_valu
     assert runtime.guard.state.state is RiskState.HALTED
 
 
+# -- HELD SPANS: the candles after a steady one that needs no valuation -------------------
+
+
+@pytest.mark.usefixtures("account_limits")
+def test_on_loop_when_a_new_run_starts_inside_a_held_span_then_its_first_candle_is_evaluated() -> (
+    None
+):
+    """Hyperopt's next epoch starts over at the same candles, its trade lists as long as
+    the last run's (here both empty): the span held for the old run does not cover it."""
+    strategy = _strategy(_closes("ETH/BTC", [0.05] * 4))
+    evaluations = _counted(strategy.guard_runtime.guard, "evaluate_account")
+    for index in (0, 1, 2):  # the second candle starts a held span, the third is in it
+        strategy.bot_loop_start(current_time=FIRST + index * STEP)
+    assert len(evaluations) == 1
+    LocalTrade.reset_trades()
+
+    strategy.bot_loop_start(current_time=FIRST + STEP)
+
+    assert len(evaluations) == 2
+
+
+@pytest.mark.usefixtures("account_limits")
+@pytest.mark.parametrize("cooling", [False, True], ids=["idle", "cooldown-past-midnight"])
+def test_on_loop_when_a_held_span_reaches_midnight_then_the_new_day_runs_the_rules(
+    cooling: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No trade open, nothing moves: every candle after a look is held, until 00:00 UTC
+    starts a new day (the daily limits reset), whose first candle runs the rules; also
+    when a cooldown from a loss at 23:50 runs on to 00:20."""
+    monkeypatch.setenv("RISK_LOSS_STREAK_MAX", "1")
+    monkeypatch.setenv("RISK_SESSION_COOLDOWN_MINUTES", "30")
+    strategy = _strategy(_closes("ETH/BTC", [0.05] * 30))
+    state = strategy.guard_runtime.guard.state
+    evaluations = _counted(strategy.guard_runtime.guard, "evaluate_account")
+    loss_at = FIRST + 22 * STEP  # 23:50
+
+    for index in range(26):  # 22:00 .. 00:05
+        now = FIRST + index * STEP
+        if cooling and now == loss_at:
+            trade = _open("ETH/BTC", stake=0.1, rate=0.05, now=now - STEP)
+            trade.close_rate, trade.close_date, trade.is_open = 0.04, now, False
+            trade.close_profit_abs = trade.calc_profit(0.04)
+            LocalTrade.close_bt_trade(trade)
+        strategy.bot_loop_start(current_time=now)
+
+    expected = [FIRST, loss_at, FIRST + 24 * STEP] if cooling else [FIRST, FIRST + 24 * STEP]
+    assert [call[1] for call in evaluations] == expected
+    assert state.state is (RiskState.COOLDOWN if cooling else RiskState.ACTIVE)
+
+
+@pytest.mark.usefixtures("account_limits")
+def test_on_loop_when_a_calm_block_ends_then_the_first_candle_after_it_is_valued() -> None:
+    """Flat closes, then a crash: the first candle with the trade open proves the flat
+    ones calm and no further; the candles in the block are held, and the crash candle is
+    valued (equity ~0.6, under the loss cap's floor 0.75): halted there."""
+    strategy = _strategy(_closes("ETH/BTC", [0.05] * 5 + [0.01] * 3))
+    runtime = strategy.guard_runtime
+    strategy.bot_loop_start(current_time=FIRST)
+    _open("ETH/BTC", stake=0.5, rate=0.05, now=FIRST, fee=0.001)
+    valuations = _counted(runtime.prices, "unrealised")
+
+    for index in (1, 2, 3, 4):
+        strategy.bot_loop_start(current_time=FIRST + index * STEP)
+    assert (len(valuations), runtime.guard.state.state) == (1, RiskState.ACTIVE)
+
+    strategy.bot_loop_start(current_time=FIRST + 5 * STEP)  # ETH's 0.01 has closed
+
+    assert runtime.guard.state.state is RiskState.HALTED
+
+
+@pytest.mark.usefixtures("account_limits")
+def test_on_loop_when_a_trade_opens_inside_a_held_span_then_its_fall_is_seen_at_once() -> None:
+    """A span held with no trade open ends when one opens: the next candle values it,
+    and a close that takes equity under the loss cap's floor halts on that candle."""
+    strategy = _strategy(_closes("ETH/BTC", [0.05] * 3 + [0.01] * 3))
+    runtime = strategy.guard_runtime
+    for index in (0, 1, 2):
+        strategy.bot_loop_start(current_time=FIRST + index * STEP)
+    _open("ETH/BTC", stake=0.5, rate=0.05, now=FIRST + 2 * STEP, fee=0.001)
+
+    strategy.bot_loop_start(current_time=FIRST + 3 * STEP)  # ETH at 0.01: equity ~0.6
+
+    assert runtime.guard.state.state is RiskState.HALTED
+
+
 # -- THE EQUIVALENCE PROPERTY: last, as the slowest (~7 s); the mutation run's -x stops at
 # the first failure, so mutants the tests above kill never pay for it ----------------------
 
