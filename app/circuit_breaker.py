@@ -56,6 +56,10 @@ class BreakerStatus(StrEnum):
     UNREADABLE = "unreadable"  # cannot be read or parsed: counts as active
 
 
+# The statuses that stop entries and runs (a set: checked on every guard evaluation).
+_STOPS = frozenset({BreakerStatus.ACTIVE, BreakerStatus.UNREADABLE})
+
+
 @dataclass(frozen=True, slots=True)
 class BreakerState:
     """The breaker as seen at one moment."""
@@ -69,7 +73,7 @@ class BreakerState:
     @property
     def active(self) -> bool:
         """True when entries and runs must stop (ACTIVE, or UNREADABLE: fail closed)."""
-        return self.status in (BreakerStatus.ACTIVE, BreakerStatus.UNREADABLE)
+        return self.status in _STOPS
 
     def describe(self) -> str:
         """One line for logs and refusals; the reason is escaped (it cannot add a line)."""
