@@ -870,6 +870,27 @@ def test_on_loop_when_a_calm_block_ends_then_the_first_candle_after_it_is_valued
 
 
 @pytest.mark.usefixtures("account_limits")
+def test_on_loop_when_a_trade_opens_and_closes_inside_a_held_span_then_the_loss_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A trade opened and closed between two loops leaves the open list as long as it
+    was; the closed list grew, so the span ends and the loss starts its cooldown."""
+    monkeypatch.setenv("RISK_LOSS_STREAK_MAX", "1")
+    monkeypatch.setenv("RISK_SESSION_COOLDOWN_MINUTES", "30")
+    strategy = _strategy(_closes("ETH/BTC", [0.05] * 4))
+    for index in (0, 1):  # the second candle starts a held span
+        strategy.bot_loop_start(current_time=FIRST + index * STEP)
+    trade = _open("ETH/BTC", stake=0.1, rate=0.05, now=FIRST + STEP)
+    trade.close_rate, trade.close_date, trade.is_open = 0.04, FIRST + STEP, False
+    trade.close_profit_abs = trade.calc_profit(0.04)
+    LocalTrade.close_bt_trade(trade)
+
+    strategy.bot_loop_start(current_time=FIRST + 2 * STEP)
+
+    assert strategy.guard_runtime.guard.state.state is RiskState.COOLDOWN
+
+
+@pytest.mark.usefixtures("account_limits")
 def test_on_loop_when_a_trade_opens_inside_a_held_span_then_its_fall_is_seen_at_once() -> None:
     """A span held with no trade open ends when one opens: the next candle values it,
     and a close that takes equity under the loss cap's floor halts on that candle."""
