@@ -803,13 +803,20 @@ def test_on_loop_when_a_trade_opens_inside_a_calm_block_then_the_new_set_is_valu
 
 
 @pytest.mark.usefixtures("account_limits")
-def test_on_loop_when_a_new_run_starts_inside_a_held_span_then_its_first_candle_is_evaluated() -> (
-    None
-):
-    """Hyperopt's next epoch starts over at the same candles, its trade lists as long as
-    the last run's (here both empty): the span held for the old run does not cover it."""
+@pytest.mark.parametrize("closed_before", [False, True], ids=["no-trade", "a-closed-trade"])
+def test_on_loop_when_a_new_run_starts_inside_a_held_span_then_its_first_candle_is_evaluated(
+    closed_before: bool,
+) -> None:
+    """Hyperopt's next epoch starts over at the same candles with new, empty trade lists:
+    the span held for the old run does not cover it, whether the old lists were empty
+    too (as long as the new ones) or held a closed trade."""
     strategy = _strategy(_closes("ETH/BTC", [0.05] * 4))
     evaluations = _counted(strategy.guard_runtime.guard, "evaluate_account")
+    if closed_before:
+        trade = _open("ETH/BTC", stake=0.1, rate=0.05, now=FIRST - 2 * STEP)
+        trade.close_rate, trade.close_date, trade.is_open = 0.05, FIRST - STEP, False
+        trade.close_profit_abs = trade.calc_profit(0.05)
+        LocalTrade.close_bt_trade(trade)
     for index in (0, 1, 2):  # the second candle starts a held span, the third is in it
         strategy.bot_loop_start(current_time=FIRST + index * STEP)
     assert len(evaluations) == 1
@@ -850,7 +857,9 @@ def test_on_loop_when_a_held_span_reaches_midnight_then_the_new_day_runs_the_rul
 
 
 @pytest.mark.usefixtures("account_limits")
-def test_on_loop_when_a_calm_block_ends_then_the_first_candle_after_it_is_valued() -> None:
+def test_on_loop_when_a_calm_block_ends_then_the_first_candle_after_it_is_valued(
+    risk_log: LogReader,
+) -> None:
     """Flat closes, then a crash: the first candle with the trade open proves the flat
     ones calm and no further; the candles in the block are held, and the crash candle is
     valued (equity ~0.6, under the loss cap's floor 0.75): halted there."""
@@ -867,6 +876,7 @@ def test_on_loop_when_a_calm_block_ends_then_the_first_candle_after_it_is_valued
     strategy.bot_loop_start(current_time=FIRST + 5 * STEP)  # ETH's 0.01 has closed
 
     assert runtime.guard.state.state is RiskState.HALTED
+    assert [r for r in risk_log() if r["message"] == "guard_error"] == []
 
 
 @pytest.mark.usefixtures("account_limits")
