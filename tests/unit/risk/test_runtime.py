@@ -856,6 +856,26 @@ def test_on_loop_when_a_held_span_reaches_midnight_then_the_new_day_runs_the_rul
     assert state.state is (RiskState.COOLDOWN if cooling else RiskState.ACTIVE)
 
 
+@pytest.mark.usefixtures("trade_lists")
+def test_on_loop_when_the_loss_cap_is_the_whole_day_then_its_floor_zero_raises_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, risk_log: LogReader
+) -> None:
+    """RISK_DAILY_LOSS_CAP_PCT=1 (its highest value) puts the floor at 0: a trade open
+    above it is valued and proven calm like any other, without a guard error."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RISK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("RISK_DAILY_LOSS_CAP_PCT", "1")
+    strategy = _strategy(_closes("ETH/BTC", [0.05] * 5))
+    strategy.bot_loop_start(current_time=FIRST)
+    _open("ETH/BTC", stake=0.5, rate=0.05, now=FIRST, fee=0.001)
+
+    for index in (1, 2, 3):
+        strategy.bot_loop_start(current_time=FIRST + index * STEP)
+
+    assert [r for r in risk_log() if r["message"] == "guard_error"] == []
+    assert strategy.guard_runtime.guard.state.state is RiskState.ACTIVE
+
+
 @pytest.mark.usefixtures("account_limits")
 def test_on_loop_when_a_calm_block_ends_then_the_first_candle_after_it_is_valued(
     risk_log: LogReader,
